@@ -1,0 +1,124 @@
+//! `porta user ...`
+
+use std::io::{BufRead, IsTerminal};
+
+use clap::Subcommand;
+
+use crate::config::Settings;
+use crate::db::models::users;
+use crate::manage::users::{self as manage, NewUserInput};
+use crate::manage::Actor;
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Grant access to the admin console.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Refuse sign-in for a user.
+    Disable { username: String },
+    /// Allow sign-in again.
+    Enable { username: String },
+    /// Set a new password.
+    SetPassword {
+        username: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+/// Reads a password from stdin (`--password-stdin`) or asks twice on a terminal.
+fn read_password(from_stdin: bool) -> anyhow::Result<String> {
+    if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        return Ok(line.trim_end_matches(['\n', '\r']).to_string());
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!("no terminal to ask for a password: pass --password-stdin");
+    }
+    let pw = rpassword::prompt_password("Password: ")?;
+    let again = rpassword::prompt_password("Repeat password: ")?;
+    if pw != again {
+        anyhow::bail!("the passwords do not match");
+    }
+    Ok(pw)
+}
+
+pub fn run(cmd: &UserCommand, json: bool, settings: &Settings, now: i64) -> anyhow::Result<()> {
+    let actor = Actor::cli();
+    match cmd {
+        UserCommand::Add {
+            username,
+            email,
+            name,
+            admin,
+            password_stdin,
+        } => {
+            let password = read_password(*password_stdin)?;
+            let mut conn = super::open(settings)?;
+            let user = manage::add(
+                &mut conn,
+                &NewUserInput {
+                    username: username.clone(),
+                    email: email.clone(),
+                    name: name.clone(),
+                    password,
+                    is_admin: *admin,
+                },
+                &actor,
+                now,
+            )?;
+            super::output(json, &user, || format!("created user {} ({})", user.username, user.id))
+        }
+        UserCommand::List => {
+            let mut conn = super::open(settings)?;
+            let list = users::list(&mut conn, None, i64::MAX, 0)?;
+            super::output(json, &list, || {
+                let mut out = format!("{:<24} {:<30} {:<6} {:<8}", "USERNAME", "EMAIL", "ADMIN", "STATUS");
+                for u in &list {
+                    out.push_str(&format!(
+                        "\n{:<24} {:<30} {:<6} {:<8}",
+                        u.username,
+                        u.email.as_deref().unwrap_or("-"),
+                        if u.is_admin { "yes" } else { "no" },
+                        if u.disabled { "disabled" } else { "active" }
+                    ));
+                }
+                out
+            })
+        }
+        UserCommand::Disable { username } | UserCommand::Enable { username } => {
+            let disable = matches!(cmd, UserCommand::Disable { .. });
+            let mut conn = super::open(settings)?;
+            manage::set_disabled(&mut conn, username, disable, &actor, now)?;
+            let status = if disable { "disabled" } else { "enabled" };
+            super::output(json, &serde_json::json!({ "username": username, "status": status }), || {
+                format!("{status} user {username}")
+            })
+        }
+        UserCommand::SetPassword {
+            username,
+            password_stdin,
+        } => {
+            let password = read_password(*password_stdin)?;
+            let mut conn = super::open(settings)?;
+            manage::set_password(&mut conn, username, &password, &actor, now)?;
+            super::output(json, &serde_json::json!({ "username": username }), || {
+                format!("password changed for {username}")
+            })
+        }
+    }
+}

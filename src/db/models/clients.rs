@@ -1,0 +1,147 @@
+//! The `clients` table: registered relying parties. URI lists and grant types are stored as JSON arrays.
+
+use diesel::prelude::*;
+
+use crate::db::schema::clients;
+use crate::db::{AnyConnection, StoreError};
+
+#[derive(Debug, Clone, Queryable)]
+pub struct ClientRow {
+    pub id: String,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub is_public: bool,
+    pub first_party: bool,
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub grant_types: String,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A client with its lists decoded.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    #[serde(skip)]
+    pub secret_hash: Option<String>,
+    pub is_public: bool,
+    pub first_party: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub created_at: i64,
+}
+
+impl Client {
+    pub fn allows_grant(&self, grant: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant)
+    }
+}
+
+fn decode_list(s: &str) -> Vec<String> {
+    serde_json::from_str(s).unwrap_or_default()
+}
+
+fn encode_list(v: &[String]) -> String {
+    serde_json::to_string(v).expect("a list of strings always serializes")
+}
+
+impl From<ClientRow> for Client {
+    fn from(r: ClientRow) -> Self {
+        Client {
+            redirect_uris: decode_list(&r.redirect_uris),
+            post_logout_redirect_uris: decode_list(&r.post_logout_redirect_uris),
+            grant_types: decode_list(&r.grant_types),
+            id: r.id,
+            name: r.name,
+            secret_hash: r.secret_hash,
+            is_public: r.is_public,
+            first_party: r.first_party,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// What it takes to register a client; the secret is already hashed.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    pub id: String,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub is_public: bool,
+    pub first_party: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+}
+
+pub fn insert(conn: &mut AnyConnection, new: &NewClient, now: i64) -> Result<(), StoreError> {
+    diesel::insert_into(clients::table)
+        .values((
+            clients::id.eq(&new.id),
+            clients::name.eq(&new.name),
+            clients::secret_hash.eq(new.secret_hash.as_deref()),
+            clients::is_public.eq(new.is_public),
+            clients::first_party.eq(new.first_party),
+            clients::redirect_uris.eq(encode_list(&new.redirect_uris)),
+            clients::post_logout_redirect_uris.eq(encode_list(&new.post_logout_redirect_uris)),
+            clients::grant_types.eq(encode_list(&new.grant_types)),
+            clients::created_at.eq(now),
+            clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<Client>, StoreError> {
+    let row: Option<ClientRow> = clients::table.find(id).first(conn).optional()?;
+    Ok(row.map(Client::from))
+}
+
+pub fn list(conn: &mut AnyConnection) -> Result<Vec<Client>, StoreError> {
+    let rows: Vec<ClientRow> = clients::table.order(clients::name.asc()).load(conn)?;
+    Ok(rows.into_iter().map(Client::from).collect())
+}
+
+fn found(rows: usize, id: &str) -> Result<(), StoreError> {
+    if rows == 0 {
+        return Err(StoreError::Conflict(format!("no client with id {id:?}")));
+    }
+    Ok(())
+}
+
+pub fn remove(conn: &mut AnyConnection, id: &str) -> Result<(), StoreError> {
+    let n = diesel::delete(clients::table.find(id)).execute(conn)?;
+    found(n, id)
+}
+
+pub fn set_secret_hash(
+    conn: &mut AnyConnection,
+    id: &str,
+    hash: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let n = diesel::update(clients::table.find(id))
+        .set((clients::secret_hash.eq(hash), clients::updated_at.eq(now)))
+        .execute(conn)?;
+    found(n, id)
+}
+
+pub fn set_uris(
+    conn: &mut AnyConnection,
+    id: &str,
+    redirect_uris: &[String],
+    post_logout_redirect_uris: &[String],
+    now: i64,
+) -> Result<(), StoreError> {
+    let n = diesel::update(clients::table.find(id))
+        .set((
+            clients::redirect_uris.eq(encode_list(redirect_uris)),
+            clients::post_logout_redirect_uris.eq(encode_list(post_logout_redirect_uris)),
+            clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    found(n, id)
+}

@@ -1,0 +1,5 @@
+//! One module per table: the row struct, the insert struct, and the queries.
+
+pub mod audit;
+pub mod clients;
+pub mod users;

@@ -1,0 +1,128 @@
+//! The `users` table: people who sign in.
+
+use diesel::prelude::*;
+
+use crate::db::schema::users;
+use crate::db::{AnyConnection, StoreError};
+
+#[derive(Debug, Clone, Queryable, serde::Serialize)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser<'a> {
+    pub id: &'a str,
+    pub username: &'a str,
+    pub email: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub password_hash: &'a str,
+    pub is_admin: bool,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+pub fn insert(conn: &mut AnyConnection, new: &NewUser<'_>) -> Result<(), StoreError> {
+    diesel::insert_into(users::table)
+        .values(new)
+        .execute(conn)
+        .map_err(|e| match StoreError::from(e) {
+            StoreError::Conflict(_) => {
+                StoreError::Conflict(format!("user {:?} already exists", new.username))
+            }
+            other => other,
+        })?;
+    Ok(())
+}
+
+pub fn count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(users::table.count().get_result(conn)?)
+}
+
+pub fn by_username(conn: &mut AnyConnection, username: &str) -> Result<Option<User>, StoreError> {
+    Ok(users::table
+        .filter(users::username.eq(username))
+        .first(conn)
+        .optional()?)
+}
+
+pub fn by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<User>, StoreError> {
+    Ok(users::table.find(id).first(conn).optional()?)
+}
+
+/// Users ordered by name; `search` matches a substring of the username, name or email.
+pub fn list(
+    conn: &mut AnyConnection,
+    search: Option<&str>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<User>, StoreError> {
+    let mut q = users::table.into_boxed();
+    if let Some(s) = search.filter(|s| !s.is_empty()) {
+        let pattern = format!("%{}%", s.replace(['%', '_'], ""));
+        q = q.filter(
+            users::username
+                .like(pattern.clone())
+                .or(users::name.like(pattern.clone()))
+                .or(users::email.like(pattern)),
+        );
+    }
+    Ok(q.order(users::username.asc())
+        .limit(limit)
+        .offset(offset)
+        .load(conn)?)
+}
+
+fn updated(rows: usize, username: &str) -> Result<(), StoreError> {
+    if rows == 0 {
+        return Err(StoreError::Conflict(format!("no user named {username:?}")));
+    }
+    Ok(())
+}
+
+pub fn set_disabled(
+    conn: &mut AnyConnection,
+    username: &str,
+    disabled: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    let n = diesel::update(users::table.filter(users::username.eq(username)))
+        .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
+        .execute(conn)?;
+    updated(n, username)
+}
+
+pub fn set_admin(
+    conn: &mut AnyConnection,
+    username: &str,
+    is_admin: bool,
+    now: i64,
+) -> Result<(), StoreError> {
+    let n = diesel::update(users::table.filter(users::username.eq(username)))
+        .set((users::is_admin.eq(is_admin), users::updated_at.eq(now)))
+        .execute(conn)?;
+    updated(n, username)
+}
+
+pub fn set_password_hash(
+    conn: &mut AnyConnection,
+    username: &str,
+    hash: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    let n = diesel::update(users::table.filter(users::username.eq(username)))
+        .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+        .execute(conn)?;
+    updated(n, username)
+}

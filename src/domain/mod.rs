@@ -1,0 +1,4 @@
+//! Validated values: each newtype has a `parse` that is the only way to build it.
+
+pub mod redirect_uri;
+pub mod username;

@@ -1,0 +1,13 @@
+//! Porta: an OpenID Connect single-sign-on identity provider. See ARCHITECTURE.md for the map.
+
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod crypto;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod manage;
+pub mod startup;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,168 @@
+//! Creating users and changing their password, status and admin flag.
+
+use crate::crypto::password;
+use crate::db::models::{audit, users};
+use crate::db::{AnyConnection, StoreError, write_tx};
+use crate::domain::username::Username;
+
+use super::{Actor, ManageError, refused};
+
+#[derive(Debug, Clone, Default)]
+pub struct NewUserInput {
+    pub username: String,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub password: String,
+    pub is_admin: bool,
+}
+
+fn check_password(pw: &str) -> Result<(), ManageError> {
+    if pw.is_empty() {
+        return Err(ManageError::Invalid("password must not be empty".into()));
+    }
+    if pw.chars().count() > 1024 {
+        return Err(ManageError::Invalid("password is longer than 1024 characters".into()));
+    }
+    Ok(())
+}
+
+fn check_email(e: &str) -> Result<(), ManageError> {
+    let parts: Vec<&str> = e.split('@').collect();
+    if parts.len() != 2 || parts[0].is_empty() || !parts[1].contains('.') || e.len() > 254 {
+        return Err(ManageError::Invalid(format!("invalid email address {e:?}")));
+    }
+    Ok(())
+}
+
+/// Creates a user. Runs argon2, so call it from a blocking context.
+pub fn add(
+    conn: &mut AnyConnection,
+    input: &NewUserInput,
+    actor: &Actor,
+    now: i64,
+) -> Result<users::User, ManageError> {
+    let username = Username::parse(&input.username).map_err(ManageError::Invalid)?;
+    check_password(&input.password)?;
+    let email = input.email.as_deref().filter(|e| !e.is_empty());
+    if let Some(e) = email {
+        check_email(e)?;
+    }
+    let name = input.name.as_deref().filter(|n| !n.is_empty());
+    let hash = password::hash(&input.password);
+    let id = uuid::Uuid::new_v4().to_string();
+    write_tx(conn, |c| {
+        users::insert(
+            c,
+            &users::NewUser {
+                id: &id,
+                username: username.as_str(),
+                email,
+                name,
+                password_hash: &hash,
+                is_admin: input.is_admin,
+                disabled: false,
+                created_at: now,
+                updated_at: now,
+            },
+        )?;
+        audit_user(c, actor, "user.add", username.as_str(), now)?;
+        users::by_id(c, &id)?.ok_or(ManageError::Store(StoreError::NotFound))
+    })
+}
+
+fn audit_user(
+    c: &mut AnyConnection,
+    actor: &Actor,
+    action: &str,
+    username: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    audit::record(
+        c,
+        &audit::Event {
+            actor: actor.name.as_deref(),
+            action,
+            target: Some(username),
+            ip: actor.ip.as_deref(),
+            detail: None,
+        },
+        now,
+    )
+}
+
+pub fn set_disabled(
+    conn: &mut AnyConnection,
+    username: &str,
+    disabled: bool,
+    actor: &Actor,
+    now: i64,
+) -> Result<(), ManageError> {
+    write_tx(conn, |c| {
+        users::set_disabled(c, username, disabled, now).map_err(refused)?;
+        let action = if disabled { "user.disable" } else { "user.enable" };
+        Ok(audit_user(c, actor, action, username, now)?)
+    })
+}
+
+pub fn set_admin(
+    conn: &mut AnyConnection,
+    username: &str,
+    is_admin: bool,
+    actor: &Actor,
+    now: i64,
+) -> Result<(), ManageError> {
+    write_tx(conn, |c| {
+        users::set_admin(c, username, is_admin, now).map_err(refused)?;
+        let action = if is_admin { "user.grant_admin" } else { "user.revoke_admin" };
+        Ok(audit_user(c, actor, action, username, now)?)
+    })
+}
+
+/// Sets a new password. Runs argon2, so call it from a blocking context.
+pub fn set_password(
+    conn: &mut AnyConnection,
+    username: &str,
+    new_password: &str,
+    actor: &Actor,
+    now: i64,
+) -> Result<(), ManageError> {
+    check_password(new_password)?;
+    let hash = password::hash(new_password);
+    write_tx(conn, |c| {
+        users::set_password_hash(c, username, &hash, now).map_err(refused)?;
+        Ok(audit_user(c, actor, "user.set_password", username, now)?)
+    })
+}
+
+/// Creates the first admin on an empty database. Returns the generated password when none was given.
+pub fn bootstrap_admin(
+    conn: &mut AnyConnection,
+    given_password: Option<&str>,
+    now: i64,
+) -> Result<Option<String>, ManageError> {
+    if users::count(conn)? > 0 {
+        return Ok(None);
+    }
+    let generated = given_password
+        .is_none()
+        .then(|| crate::crypto::secrets::random_string(15));
+    let pw = given_password
+        .or(generated.as_deref())
+        .expect("either given or generated");
+    add(
+        conn,
+        &NewUserInput {
+            username: "admin".into(),
+            name: Some("Administrator".into()),
+            password: pw.to_string(),
+            is_admin: true,
+            ..Default::default()
+        },
+        &Actor {
+            name: Some("bootstrap".into()),
+            ip: None,
+        },
+        now,
+    )?;
+    Ok(generated)
+}

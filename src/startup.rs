@@ -1,0 +1,118 @@
+//! Wiring: pool, migrations, bootstrap, the HTTP server, and the route table in one place.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::Server;
+use actix_web::{App, HttpResponse, HttpServer, web};
+use anyhow::Context;
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::db::Db;
+
+/// Shared state every handler reaches through `web::Data<AppState>`.
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub clock: SharedClock,
+}
+
+impl AppState {
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+}
+
+/// Opens the database and applies pending migrations.
+pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
+    let db = Db::connect(&settings.database_url, settings.database_pool_size)
+        .context("opening the database")?;
+    db.migrate().context("applying migrations")?;
+    Ok(db)
+}
+
+/// A server bound to its listener, ready to run. Tests bind `127.0.0.1:0` and read `port`.
+pub struct Application {
+    pub port: u16,
+    pub state: web::Data<AppState>,
+    server: Server,
+}
+
+impl Application {
+    /// Opens storage, bootstraps the first admin on an empty database, and binds the listener.
+    pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<Application> {
+        let settings = Arc::new(settings);
+        let db = {
+            let s = settings.clone();
+            tokio::task::spawn_blocking(move || open_database(&s)).await??
+        };
+        bootstrap_admin(&db, clock.now()).await?;
+
+        let state = web::Data::new(AppState {
+            settings: settings.clone(),
+            db,
+            clock,
+        });
+        let listener = TcpListener::bind(&settings.listen)
+            .with_context(|| format!("binding {}", settings.listen))?;
+        let port = listener.local_addr()?.port();
+        let data = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(tracing_actix_web::TracingLogger::default())
+                .app_data(data.clone())
+                .app_data(web::FormConfig::default().limit(64 * 1024))
+                .app_data(web::JsonConfig::default().limit(64 * 1024))
+                .configure(routes)
+        })
+        .listen(listener)?
+        .run();
+        Ok(Application {
+            port,
+            state,
+            server,
+        })
+    }
+
+    /// Serves until SIGTERM or Ctrl-C, then drains in-flight requests.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}
+
+async fn bootstrap_admin(db: &Db, now: i64) -> anyhow::Result<()> {
+    let given = std::env::var("PORTA_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+    let generated = db
+        .run(move |c| crate::manage::users::bootstrap_admin(c, given.as_deref(), now))
+        .await
+        .context("bootstrapping the admin user")?;
+    if let Some(pw) = generated {
+        // Shown once, on the console only: never through the log pipeline.
+        println!("Created the first admin account.\n  username: admin\n  password: {pw}\nChange it after signing in.");
+    }
+    Ok(())
+}
+
+/// Every route Porta serves.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// 200 only when the database answers.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.db.ping().await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
+        Err(e) => HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({ "status": "unavailable", "reason": e.to_string() })),
+    }
+}
