@@ -40,8 +40,19 @@ pub struct Application {
 }
 
 impl Application {
-    /// Opens storage, bootstraps the first admin on an empty database, and binds the listener.
+    /// Binds `settings.listen`, then builds as `build_on`.
     pub async fn build(settings: Settings, clock: SharedClock) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(&settings.listen)
+            .with_context(|| format!("binding {}", settings.listen))?;
+        Self::build_on(settings, clock, listener).await
+    }
+
+    /// Opens storage, bootstraps the first admin on an empty database, and serves on `listener`.
+    pub async fn build_on(
+        settings: Settings,
+        clock: SharedClock,
+        listener: TcpListener,
+    ) -> anyhow::Result<Application> {
         let settings = Arc::new(settings);
         let db = {
             let s = settings.clone();
@@ -54,8 +65,6 @@ impl Application {
             db,
             clock,
         });
-        let listener = TcpListener::bind(&settings.listen)
-            .with_context(|| format!("binding {}", settings.listen))?;
         let port = listener.local_addr()?.port();
         let data = state.clone();
         let server = HttpServer::new(move || {

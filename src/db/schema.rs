@@ -42,4 +42,111 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(users, clients, audit_log);
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        bits -> Integer,
+        public_n -> Text,
+        public_e -> Text,
+        sealed_private -> Nullable<Binary>,
+        master_key_id -> Text,
+        created_at -> BigInt,
+        published_at -> BigInt,
+        activates_at -> BigInt,
+        superseded_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+        revoke_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        user_id -> Nullable<Text>,
+        state -> Text,
+        created_at -> BigInt,
+        auth_time -> Nullable<BigInt>,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+        ip -> Nullable<Text>,
+        user_agent -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    auth_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        sid -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        nonce -> Nullable<Text>,
+        code_challenge -> Nullable<Text>,
+        auth_time -> BigInt,
+        amr -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+        access_jti -> Nullable<Text>,
+        family_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        granted_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        family_id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        sid -> Nullable<Text>,
+        scope -> Text,
+        auth_time -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        rotated_at -> Nullable<BigInt>,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    revoked_jtis (jti) {
+        jti -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    login_failures (id) {
+        id -> Text,
+        subject -> Text,
+        at -> BigInt,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(auth_codes -> clients (client_id));
+diesel::joinable!(refresh_tokens -> clients (client_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    clients,
+    audit_log,
+    signing_keys,
+    sessions,
+    auth_codes,
+    consents,
+    refresh_tokens,
+    revoked_jtis,
+    login_failures,
+);

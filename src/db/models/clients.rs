@@ -22,6 +22,7 @@ pub struct ClientRow {
 /// A client with its lists decoded.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Client {
+    #[serde(rename = "client_id")]
     pub id: String,
     pub name: String,
     #[serde(skip)]

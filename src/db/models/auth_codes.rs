@@ -1,0 +1,104 @@
+//! The `auth_codes` table: authorization codes, stored by SHA-256 hash, single use (DESIGN.md, Tokens).
+
+use diesel::prelude::*;
+
+use crate::db::schema::auth_codes;
+use crate::db::{AnyConnection, StoreError};
+
+#[derive(Debug, Clone, Queryable)]
+pub struct AuthCode {
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    /// The SSO session the code was issued in (the ID token's `sid`).
+    pub sid: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    /// Space-separated authentication methods (`pwd`).
+    pub amr: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    /// The access token issued from this code, revoked if the code is replayed.
+    pub access_jti: Option<String>,
+    /// The refresh-token family issued from this code, revoked if the code is replayed.
+    pub family_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = auth_codes)]
+pub struct NewAuthCode {
+    pub code_hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub sid: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub auth_time: i64,
+    pub amr: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub fn insert(conn: &mut AnyConnection, new: &NewAuthCode) -> Result<(), StoreError> {
+    diesel::insert_into(auth_codes::table)
+        .values(new)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// What redeeming a code found.
+#[derive(Debug)]
+pub enum Redeemed {
+    /// First use: the code is now marked used.
+    Fresh(AuthCode),
+    /// Already used: the caller must revoke what was issued from it.
+    Replayed(AuthCode),
+    /// Unknown or expired.
+    Invalid,
+}
+
+/// Marks the code used, atomically: of two concurrent redemptions exactly one gets `Fresh`. Call inside the
+/// caller's write transaction so the tokens it issues are recorded with the same commit.
+pub fn redeem(conn: &mut AnyConnection, code_hash: &str, now: i64) -> Result<Redeemed, StoreError> {
+    let claimed = diesel::update(
+        auth_codes::table
+            .find(code_hash)
+            .filter(auth_codes::used_at.is_null())
+            .filter(auth_codes::expires_at.gt(now)),
+    )
+    .set(auth_codes::used_at.eq(now))
+    .execute(conn)?;
+    let row: Option<AuthCode> = auth_codes::table.find(code_hash).first(conn).optional()?;
+    Ok(match row {
+        Some(code) if claimed == 1 => Redeemed::Fresh(code),
+        Some(code) if code.used_at.is_some() => Redeemed::Replayed(code),
+        _ => Redeemed::Invalid,
+    })
+}
+
+/// Records what was issued from a redeemed code, for revocation on replay.
+pub fn record_issued(
+    conn: &mut AnyConnection,
+    code_hash: &str,
+    access_jti: &str,
+    family_id: Option<&str>,
+) -> Result<(), StoreError> {
+    diesel::update(auth_codes::table.find(code_hash))
+        .set((
+            auth_codes::access_jti.eq(access_jti),
+            auth_codes::family_id.eq(family_id),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Removes codes that expired before `before`.
+pub fn purge_expired(conn: &mut AnyConnection, before: i64) -> Result<usize, StoreError> {
+    Ok(diesel::delete(auth_codes::table.filter(auth_codes::expires_at.lt(before))).execute(conn)?)
+}
