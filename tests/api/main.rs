@@ -1,0 +1,9 @@
+//! One integration-test binary: real servers on 127.0.0.1:0, real SQLite files and PostgreSQL databases.
+//! PostgreSQL cases run when `PORTA_TEST_POSTGRES` names a server (e.g. `postgres://postgres@127.0.0.1:5432`).
+
+#[macro_use]
+mod helpers;
+
+mod cli;
+mod serve;
+mod store;
