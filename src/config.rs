@@ -365,6 +365,7 @@ fn describe(e: figment::Error) -> ConfigError {
 mod tests {
     use super::*;
 
+    #[expect(clippy::result_large_err, reason = "figment's Jail API returns its own error type")]
     fn load(toml: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let mut out = None;
         figment::Jail::expect_with(|jail| {

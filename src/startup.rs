@@ -16,6 +16,8 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     pub db: Db,
     pub clock: SharedClock,
+    /// The signing keys; `keys.current()` never touches the database.
+    pub keys: Arc<crate::keys::Keys>,
 }
 
 impl AppState {
@@ -53,27 +55,55 @@ impl Application {
         clock: SharedClock,
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
+        Self::build_with(settings, clock, listener, crate::keys::KeyGenerator::Rsa).await
+    }
+
+    /// As `build_on`, with the source of new signing keys (tests pass `KeyGenerator::test_pool()`).
+    pub async fn build_with(
+        settings: Settings,
+        clock: SharedClock,
+        listener: TcpListener,
+        generator: crate::keys::KeyGenerator,
+    ) -> anyhow::Result<Application> {
         let settings = Arc::new(settings);
         let db = {
             let s = settings.clone();
             tokio::task::spawn_blocking(move || open_database(&s)).await??
         };
         bootstrap_admin(&db, clock.now()).await?;
+        // Refuses to start when stored keys cannot be opened with the configured master key.
+        let keys = crate::keys::Keys::bootstrap(&db, &settings, clock.clone(), generator)
+            .await
+            .context("loading the signing keys")?;
+        let discovery = web::Data::new(
+            crate::oidc::discovery::DiscoveryDocument::new(
+                &crate::oidc::discovery::Discovery::from_settings(&settings),
+            )
+            .context("serializing the discovery document")?,
+        );
 
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             db,
             clock,
+            keys: Arc::new(keys),
         });
+        crate::jobs::spawn(state.clone());
         let port = listener.local_addr()?.port();
         let data = state.clone();
         let server = HttpServer::new(move || {
             App::new()
+                // Inner to the logger, so a session store failure is logged with its request.
+                .wrap(crate::session::middleware(&data))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .app_data(data.clone())
+                .app_data(discovery.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .app_data(web::JsonConfig::default().limit(64 * 1024))
                 .configure(routes)
+                .configure(crate::oidc::routes)
+                .configure(crate::web::routes)
+                .configure(crate::web::admin::routes)
         })
         .listen(listener)?
         .run();
@@ -117,8 +147,12 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
-/// 200 only when the database answers.
+/// 200 only when the database answers and a signing key is active.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    if !state.keys.current().can_sign() {
+        return HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({ "status": "unavailable", "reason": "no active signing key" }));
+    }
     match state.db.ping().await {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
         Err(e) => HttpResponse::ServiceUnavailable()

@@ -1,6 +1,7 @@
 //! The `porta` command line: argument definitions and dispatch. Every command takes the same `--config`.
 
 mod clients;
+mod keys;
 mod users;
 
 use std::path::PathBuf;
@@ -39,6 +40,9 @@ pub enum Command {
     /// Manage relying-party clients.
     #[command(subcommand)]
     Client(clients::ClientCommand),
+    /// Manage the signing keys.
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -80,6 +84,7 @@ pub fn run(cli: &Cli, settings: Settings) -> anyhow::Result<()> {
         }
         Command::User(cmd) => users::run(cmd, cli.json, &settings, now),
         Command::Client(cmd) => clients::run(cmd, cli.json, &settings, now),
+        Command::Keys(cmd) => keys::run(cmd, cli.json, &settings, now),
     }
 }
 

@@ -116,6 +116,9 @@ diesel::table! {
         expires_at -> BigInt,
         rotated_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
+        amr -> Text,
+        access_jti -> Nullable<Text>,
+        access_expires_at -> Nullable<BigInt>,
     }
 }
 

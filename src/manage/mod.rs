@@ -2,6 +2,7 @@
 //! first, then writes its rows and an audit row in one transaction, so bad input writes nothing.
 
 pub mod clients;
+pub mod sessions;
 pub mod users;
 
 /// Why a management operation was refused; the message is one line for a person.

@@ -1,10 +1,18 @@
-//! Server-rendered pages for people: the shared response helpers (security headers) and one module per page.
+//! Server-rendered pages for people: the shared response helpers (security headers, redirects, form limits), CSRF,
+//! and one module per page. `routes` registers the browser side of sign-in.
 
+pub mod account;
+pub mod admin;
+pub mod consent;
+pub mod csrf;
 pub mod error_page;
+pub mod login;
 
-use actix_web::HttpResponse;
 use actix_web::http::StatusCode;
 use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::error::PageError;
 
 /// The security headers every page carries: no framing, no inline script, nothing cached, no referrer leaks.
 pub const CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
@@ -12,9 +20,14 @@ pub const CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img
 
 /// An HTML response with the page security headers.
 pub fn html(status: StatusCode, body: String) -> HttpResponse {
+    html_with_csp(status, body, CSP)
+}
+
+/// As `html`, with a page-specific Content-Security-Policy (which must keep `frame-ancestors 'none'`).
+pub fn html_with_csp(status: StatusCode, body: String, csp: &str) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
         .insert_header((header::X_FRAME_OPTIONS, "DENY"))
         .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -31,4 +44,66 @@ pub fn render<T: askama::Template>(status: StatusCode, t: &T) -> HttpResponse {
             error_page::render(&crate::error::PageError::internal())
         }
     }
+}
+
+/// A redirect that is never cached and leaks no referrer. `303 See Other` after a form POST, `302 Found` otherwise.
+pub fn redirect(status: StatusCode, location: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .finish()
+}
+
+/// Form decoding for pages: small bodies, and a page (not plain text) when the body cannot be decoded.
+pub fn form_config() -> web::FormConfig {
+    web::FormConfig::default()
+        .limit(16 * 1024)
+        .error_handler(|err, _req| {
+            tracing::debug!(error = %err, "form refused");
+            PageError::bad_request("The form could not be read. Go back and try again.").into()
+        })
+}
+
+/// The address of the peer. Forwarded headers are not trusted: anyone can send them.
+pub fn client_ip(req: &HttpRequest) -> Option<String> {
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+/// The `User-Agent` header, if readable.
+pub fn user_agent(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// The browser side of single sign-on: the authorization and end-session endpoints and the pages they lead to.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    use crate::oidc::{authorize, end_session};
+    cfg.service(
+        web::resource("/authorize")
+            .app_data(form_config())
+            .route(web::get().to(authorize::authorize_get))
+            .route(web::post().to(authorize::authorize_post)),
+    )
+    .service(
+        web::resource("/login")
+            .app_data(form_config())
+            .route(web::get().to(login::login_get))
+            .route(web::post().to(login::login_post)),
+    )
+    .service(
+        web::resource("/consent")
+            .app_data(form_config())
+            .route(web::get().to(consent::consent_get))
+            .route(web::post().to(consent::consent_post)),
+    )
+    .service(web::resource("/account").route(web::get().to(account::account_get)))
+    .service(
+        web::resource("/logout")
+            .app_data(form_config())
+            .route(web::get().to(end_session::logout_get))
+            .route(web::post().to(end_session::logout_post)),
+    );
 }

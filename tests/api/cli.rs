@@ -2,7 +2,7 @@
 
 use assert_cmd::Command;
 
-use crate::helpers::{Backend, TestDb};
+use crate::helpers::TestDb;
 
 /// `porta` with a config file that points at `db` (the file is what `--config` reads in production too).
 fn porta(db: &TestDb) -> Command {

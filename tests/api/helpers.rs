@@ -115,9 +115,13 @@ pub fn test_settings(db: &TestDb) -> Settings {
         database_url: db.url.clone(),
         database_pool_size: 4,
         master_key_file: db.dir.path().join("master.key"),
+        master_key: Some(TEST_MASTER_KEY.into()),
         ..Settings::default()
     }
 }
+
+/// A fixed master key (base64 of 32 bytes) for every test, so no key file is written. Never use it elsewhere.
+pub const TEST_MASTER_KEY: &str = "cG9ydGEtdGVzdC1tYXN0ZXIta2V5LW5vdC1zZWNyZXQ=";
 
 pub const ADMIN_PASSWORD: &str = "admin-test-password";
 
@@ -133,7 +137,7 @@ pub struct TestApp {
 
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.address, path)
+        format!("http://127.0.0.1:{}{}", self.port, path)
     }
 
     /// A fresh browser: its own cookie jar, no redirects followed.
@@ -167,7 +171,13 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
     // SAFETY: tests only ever set this one variable, always to the same value.
     unsafe { std::env::set_var("PORTA_ADMIN_PASSWORD", ADMIN_PASSWORD) };
     let clock = TestClock::at_system_time();
-    let app = Application::build_on(settings, Arc::new(clock.clone()), listener)
+    // Signing keys come from a pool generated once per test binary: RSA generation would dominate test time.
+    let app = Application::build_with(
+        settings,
+        Arc::new(clock.clone()),
+        listener,
+        porta::keys::KeyGenerator::test_pool(),
+    )
         .await
         .expect("server builds");
     let state = app.state.clone();

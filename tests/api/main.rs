@@ -4,6 +4,16 @@
 #[macro_use]
 mod helpers;
 
+mod admin_browser;
+mod bad_input;
 mod cli;
+mod keys;
 mod serve;
 mod store;
+mod token_support;
+mod tokens;
+mod sso;
+mod authorize;
+mod login;
+mod logout;
+mod rp_flow;

@@ -178,7 +178,7 @@ both_backends! {
             })
         }).await;
         assert!(r.is_err());
-        let n = db.run(|c| users::count(c)).await.unwrap();
+        let n = db.run(users::count).await.unwrap();
         assert_eq!(n, 0, "the user insert was rolled back");
     }
 

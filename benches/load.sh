@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Load test of the token endpoint against a release build of `porta serve` on this machine (issue 5, item 9).
+#
+#   benches/load.sh                  # defaults: 20 s per run, port 18080
+#   DURATION=30 CONNECTIONS=64 benches/load.sh
+#
+# What it measures, in order, with nothing else running:
+#   1. `openssl speed -multi 2 -seconds 5 rsa2048`: this machine's two-core RSA-2048 signing rate (the ceiling).
+#   2. client_credentials: `wrk` POSTing /token with client_secret_basic; requests/s and the p50/p99 latency.
+#      Each request is one client lookup (one indexed read) and one RS256 signature.
+#   3. Full code exchanges with `examples/code_exchange_load.rs`:
+#        login   - a fresh browser each time: /authorize -> /login form -> POST /login (argon2) -> code -> /token
+#        session - a signed-in browser: /authorize -> code -> /token (two signatures: ID + access token)
+# and prints client_credentials rps / openssl signs/s (target >= 0.70).
+#
+# Needs: wrk (`apt-get install -y wrk`), openssl, cargo. Builds into $CARGO_TARGET_DIR (default
+# ~/.cache/porta-target). The server uses a throwaway SQLite database in a temp dir, and logs at `warn`.
+set -euo pipefail
+
+DURATION=${DURATION:-20}
+CONNECTIONS=${CONNECTIONS:-32}
+WRK_THREADS=${WRK_THREADS:-1}
+DRIVER_CONCURRENCY=${DRIVER_CONCURRENCY:-8}
+PORT=${PORT:-18080}
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/porta-target}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+
+command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
+
+echo "== building release binaries"
+(cd "$ROOT" && cargo build --release --quiet --bin porta --example code_exchange_load)
+PORTA=$CARGO_TARGET_DIR/release/porta
+DRIVER=$CARGO_TARGET_DIR/release/examples/code_exchange_load
+
+WORK=$(mktemp -d)
+SERVER_PID=
+cleanup() {
+    if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+cd "$WORK"
+
+export PORTA_DATABASE_URL="sqlite://$WORK/porta.db"
+export PORTA_MASTER_KEY_FILE="$WORK/master.key"
+export PORTA_LISTEN="127.0.0.1:$PORT"
+export PORTA_ISSUER="http://127.0.0.1:$PORT"
+export PORTA_ADMIN_PASSWORD="load-test-admin-password"
+export RUST_LOG=${RUST_LOG:-warn}
+ISSUER=$PORTA_ISSUER
+REDIRECT="http://127.0.0.1:9/callback"
+USER_PASSWORD="load-test-user-password"
+
+echo "== preparing a database in $WORK"
+# Starting once creates the schema, the admin and the signing keys.
+"$PORTA" serve >"$WORK/serve.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 100); do curl -fs "$ISSUER/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+curl -fs "$ISSUER/readyz" >/dev/null || { cat "$WORK/serve.log"; exit 1; }
+
+printf '%s\n' "$USER_PASSWORD" | "$PORTA" users add loaduser --email load@example.com --name "Load User" --password-stdin >/dev/null
+SERVICE=$("$PORTA" --json clients add --name load-service --grant-type client_credentials)
+WEB=$("$PORTA" --json clients add --name load-web --first-party --redirect-uri "$REDIRECT")
+json() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+SERVICE_ID=$(json client_id <<<"$SERVICE"); SERVICE_SECRET=$(json client_secret <<<"$SERVICE")
+WEB_ID=$(json client_id <<<"$WEB"); WEB_SECRET=$(json client_secret <<<"$WEB")
+
+echo "== openssl speed -multi 2 -seconds 5 rsa2048"
+OPENSSL_OUT=$(openssl speed -multi 2 -seconds 5 rsa2048 2>/dev/null)
+# Summary line: "rsa 2048 bits 0.000118s 0.000003s   8474.6 289000.1" (sign, verify, sign/s, verify/s).
+SIGN_RATE=$(awk '/^rsa 2048 bits/ {print $(NF-1); exit}' <<<"$OPENSSL_OUT")
+grep -E "^rsa 2048|sign/s" <<<"$OPENSSL_OUT" || true
+echo "openssl RSA-2048 signs/s (2 processes): $SIGN_RATE"
+
+echo "== client_credentials: wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s"
+BASIC=$(printf '%s:%s' "$SERVICE_ID" "$SERVICE_SECRET" | base64 -w0)
+cat >"$WORK/cc.lua" <<LUA
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+wrk.headers["Authorization"] = "Basic $BASIC"
+local non200 = 0
+response = function(status, headers, body)
+  if status ~= 200 then non200 = non200 + 1 end
+end
+done = function(summary, latency, requests)
+  io.write(string.format("p50=%.2fms p99=%.2fms rps=%.1f non2xx=%d\n",
+    latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+    summary.requests / (summary.duration / 1e6), summary.errors.status))
+end
+LUA
+# Warm-up, then the measured run.
+wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d3s -s "$WORK/cc.lua" "$ISSUER/token" >/dev/null
+WRK_OUT=$(wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$WORK/cc.lua" "$ISSUER/token")
+echo "$WRK_OUT"
+CC_RPS=$(awk -F'rps=' '/^p50=/ {split($2,a," "); print a[1]}' <<<"$WRK_OUT")
+
+echo "== full code exchanges (examples/code_exchange_load.rs, concurrency $DRIVER_CONCURRENCY)"
+DRIVER_ARGS=(--issuer "$ISSUER" --client-id "$WEB_ID" --client-secret "$WEB_SECRET" --redirect-uri "$REDIRECT"
+    --username loaduser --password "$USER_PASSWORD" --seconds "$DURATION" --concurrency "$DRIVER_CONCURRENCY")
+"$DRIVER" "${DRIVER_ARGS[@]}" --mode login
+"$DRIVER" "${DRIVER_ARGS[@]}" --mode session
+
+python3 - "$CC_RPS" "$SIGN_RATE" <<'PY'
+import sys
+rps, sign = float(sys.argv[1]), float(sys.argv[2])
+print(f"== client_credentials {rps:.0f} req/s vs openssl {sign:.0f} signs/s: ratio {rps / sign:.2f} (target >= 0.70)")
+PY

@@ -1,0 +1,171 @@
+//! `porta keys ...`: list the signing keys with their derived state, rotate now, revoke in an emergency. Changes
+//! go through `keys::rotation` (one locked transaction with its audit row); running instances pick them up within
+//! `keys.key_refresh_interval`.
+
+use clap::Subcommand;
+use serde::Serialize;
+
+use crate::clock::format_time;
+use crate::config::Settings;
+use crate::db::models::signing_keys as rows;
+use crate::keys::{self, Changes, KeyGenerator, Timing, lifecycle, rotation};
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the signing keys: kid, state, size, and their timestamps.
+    List,
+    /// Promote the pre-published next key to sign now, and publish a new next key.
+    Rotate,
+    /// Emergency: remove a key from the JWKS at once and erase its private key. If it signs, the next key takes
+    /// over at once.
+    Revoke {
+        kid: String,
+        /// Why, for the audit log.
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+/// One line of `porta keys list`.
+#[derive(Debug, Serialize)]
+pub struct KeyListing {
+    pub kid: String,
+    pub state: lifecycle::KeyState,
+    pub alg: String,
+    pub bits: i32,
+    pub created_at: i64,
+    pub published_at: i64,
+    pub activates_at: i64,
+    pub superseded_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+    pub revoke_reason: Option<String>,
+    /// When the key leaves the JWKS and loses its private key, once scheduled.
+    pub removal_due: Option<i64>,
+    pub has_private_key: bool,
+}
+
+pub fn run(cmd: &KeysCommand, json: bool, settings: &Settings, now: i64) -> anyhow::Result<()> {
+    let mut conn = super::open(settings)?;
+    let timing = Timing::from_settings(&settings.keys);
+    match cmd {
+        KeysCommand::List => {
+            let stored = rows::all(&mut conn)?;
+            let list = listing(&stored, now, &timing);
+            super::output(json, &list, || render(&list))
+        }
+        KeysCommand::Rotate => {
+            let changes = change(settings, &mut conn, |c, ctx| rotation::rotate_now(c, ctx, now, Some("cli")))?;
+            super::output(json, &changes_json(&changes), || {
+                let mut s = match &changes.promoted {
+                    Some(kid) => format!("now signing: {kid}"),
+                    None => "no key was promoted".to_string(),
+                };
+                if !changes.created.is_empty() {
+                    s.push_str(&format!("\npublished as next: {}", changes.created.join(", ")));
+                }
+                s.push_str("\nrunning instances switch within keys.key_refresh_interval");
+                s
+            })
+        }
+        KeysCommand::Revoke { kid, reason } => {
+            let changes = change(settings, &mut conn, |c, ctx| {
+                rotation::revoke(c, ctx, kid, reason, now, Some("cli"))
+            })?;
+            super::output(json, &changes_json(&changes), || {
+                let mut s = format!("revoked: {kid}");
+                if let Some(p) = &changes.promoted {
+                    s.push_str(&format!("\nnow signing: {p}"));
+                }
+                if !changes.created.is_empty() {
+                    s.push_str(&format!("\npublished as next: {}", changes.created.join(", ")));
+                }
+                if changes.early_activation {
+                    s.push_str(
+                        "\nwarning: the key now signing was published only recently; relying parties with an older \
+                         cached JWKS refetch it on the unknown kid",
+                    );
+                }
+                s
+            })
+        }
+    }
+}
+
+/// Runs a change with the master key checked against the stored keys (never replacing them).
+fn change(
+    settings: &Settings,
+    conn: &mut crate::db::AnyConnection,
+    f: impl FnOnce(&mut crate::db::AnyConnection, &rotation::Ctx<'_>) -> Result<Changes, keys::KeyError>,
+) -> anyhow::Result<Changes> {
+    let stored = rows::all(conn)?;
+    let master = keys::check_master_key(settings, &stored)?;
+    let generator = KeyGenerator::Rsa;
+    let ctx = rotation::Ctx {
+        master: &master,
+        generator: &generator,
+        bits: settings.keys.rsa_bits,
+        timing: Timing::from_settings(&settings.keys),
+    };
+    Ok(f(conn, &ctx)?)
+}
+
+pub fn listing(stored: &[rows::SigningKey], now: i64, timing: &Timing) -> Vec<KeyListing> {
+    let mut list: Vec<KeyListing> = lifecycle::view(stored, now, timing)
+        .into_iter()
+        .map(|v| KeyListing {
+            kid: v.key.kid.clone(),
+            state: v.state,
+            alg: v.key.alg.clone(),
+            bits: v.key.bits,
+            created_at: v.key.created_at,
+            published_at: v.key.published_at,
+            activates_at: v.key.activates_at,
+            superseded_at: v.key.superseded_at,
+            revoked_at: v.key.revoked_at,
+            revoke_reason: v.key.revoke_reason.clone(),
+            removal_due: v.removal_due,
+            has_private_key: v.key.sealed_private.is_some(),
+        })
+        .collect();
+    list.sort_by(|a, b| b.activates_at.cmp(&a.activates_at).then(a.kid.cmp(&b.kid)));
+    list
+}
+
+fn render(list: &[KeyListing]) -> String {
+    let t = |s: Option<i64>| s.map(format_time).unwrap_or_else(|| "-".into());
+    let mut out = format!(
+        "{:<43} {:<8} {:<5} {:<20} {:<20} {:<20} {:<20} {:<20}",
+        "KID", "STATE", "BITS", "CREATED", "PUBLISHED", "ACTIVATES", "SUPERSEDED", "REMOVAL DUE"
+    );
+    for k in list {
+        out.push_str(&format!(
+            "\n{:<43} {:<8} {:<5} {:<20} {:<20} {:<20} {:<20} {:<20}",
+            k.kid,
+            k.state.as_str(),
+            k.bits,
+            format_time(k.created_at),
+            format_time(k.published_at),
+            format_time(k.activates_at),
+            t(k.superseded_at),
+            match k.state {
+                lifecycle::KeyState::Revoked => format!("revoked {}", t(k.revoked_at)),
+                lifecycle::KeyState::Retired => "removed".into(),
+                _ => t(k.removal_due),
+            }
+        ));
+    }
+    if list.is_empty() {
+        out.push_str("\n(no keys yet: `porta serve` creates them at first start)");
+    }
+    out
+}
+
+fn changes_json(c: &Changes) -> serde_json::Value {
+    serde_json::json!({
+        "promoted": c.promoted,
+        "created": c.created,
+        "revoked": c.revoked,
+        "erased": c.erased,
+        "early_activation": c.early_activation,
+    })
+}

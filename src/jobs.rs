@@ -1,0 +1,43 @@
+//! Periodic work inside `porta serve`: every `key_refresh_interval`, rotate the signing keys when due (which also
+//! erases retired private keys) and reload the key set. Each job is a small function of the state and `now`, so
+//! purge jobs can join the list in `run_once`, and tests call them directly with a test clock.
+
+use std::time::Duration;
+
+use actix_web::web;
+
+use crate::startup::AppState;
+
+/// Runs every job once, at the state's `now`. A failing job is logged and does not stop the others.
+pub async fn run_once(state: &AppState) {
+    if let Err(e) = keys_tick(state).await {
+        tracing::error!(error = %e, "key rotation or reload failed; the previous key set stays in force");
+    }
+    if let Err(e) = crate::tokens::purge::purge_expired(&state.db, state.now()).await {
+        tracing::warn!(error = %e, "purging expired refresh tokens and revocations failed");
+    }
+}
+
+/// Rotation check, then reload: other instances' changes appear here within one interval.
+pub async fn keys_tick(state: &AppState) -> Result<crate::keys::Changes, crate::keys::KeyError> {
+    state.keys.tick(&state.db).await
+}
+
+/// Spawns the loop on the current (actix) runtime. The first run waits one interval: startup has just done the
+/// same work.
+pub fn spawn(state: web::Data<AppState>) {
+    let every = state
+        .settings
+        .keys
+        .key_refresh_interval
+        .max(Duration::from_secs(1));
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            run_once(&state).await;
+        }
+    });
+}

@@ -1,0 +1,329 @@
+//! RSA signing keys: generation (`generate`), encryption at rest (`master`, `seal`), the lifecycle derived from
+//! timestamps (`lifecycle`), changes to the key table (`rotation`), and the in-memory key set every request reads
+//! (`keyset`). `Keys` ties them together for a running instance: requests call `current()`, which never touches
+//! the database; the job in `jobs.rs` calls `tick`, which rotates when due and reloads.
+
+pub mod generate;
+pub mod keyset;
+pub mod lifecycle;
+pub mod master;
+pub mod rotation;
+pub mod seal;
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+pub use generate::KeyGenerator;
+pub use keyset::{KeySet, RsaSigner};
+pub use lifecycle::{KeyState, Timing};
+pub use master::MasterKey;
+pub use rotation::Changes;
+
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::db::models::signing_keys::{self as rows, SigningKey};
+use crate::db::{Db, StoreError};
+
+/// Errors of signing, verification and key management.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("no signing key is active")]
+    NoActiveKey,
+    #[error("only RS256 tokens are accepted")]
+    UnsupportedAlgorithm,
+    #[error("the token's kid is missing or unknown")]
+    UnknownKid,
+    #[error("invalid token: {0}")]
+    Token(jsonwebtoken::errors::Error),
+    #[error("signing failed: {0}")]
+    Sign(String),
+    #[error("serialization failed: {0}")]
+    Serialize(serde_json::Error),
+    #[error("key generation failed: {0}")]
+    Generate(String),
+    #[error("invalid key {0}")]
+    InvalidKey(String),
+    #[error("master key: {0}")]
+    MasterKey(String),
+    #[error("sealing failed: {0}")]
+    Seal(String),
+    #[error("cannot decrypt the private key of {0}: wrong master key, or the row was altered")]
+    Unseal(String),
+    #[error("no key {0}")]
+    NotFound(String),
+    #[error("key {0} is already revoked")]
+    AlreadyRevoked(String),
+    #[error("the next key {kid} has been published for less than the pre-publication time; it can sign from {}", crate::clock::format_time(*ready_at))]
+    TooEarly { kid: String, ready_at: i64 },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("inconsistent key table: {0}")]
+    Inconsistent(String),
+    /// Internal: the rotation transaction needs this many more generated keys.
+    #[error("{0} more keys needed")]
+    NeedKeys(usize),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<diesel::result::Error> for KeyError {
+    fn from(e: diesel::result::Error) -> Self {
+        KeyError::Store(e.into())
+    }
+}
+
+/// Key sets indexed by the instant they take effect: the set at the last reload and, when a next key is
+/// scheduled, the set from its activation on, so every instance switches signer at the same second without
+/// waiting for its next reload.
+struct Loaded {
+    sets: Vec<(i64, Arc<KeySet>)>,
+    /// Parsed signers by kid, kept across reloads: unsealing and parsing happen once per key, not per reload.
+    signers: HashMap<String, Arc<RsaSigner>>,
+}
+
+/// The keys of a running instance (in `AppState` as `keys`).
+pub struct Keys {
+    clock: SharedClock,
+    master: MasterKey,
+    generator: KeyGenerator,
+    bits: usize,
+    timing: Timing,
+    loaded: RwLock<Loaded>,
+}
+
+impl std::fmt::Debug for Keys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Keys")
+            .field("master", &self.master)
+            .field("generator", &self.generator)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Keys {
+    /// The key set in force now. Cheap (a read lock and an `Arc` clone); never touches the database.
+    pub fn current(&self) -> Arc<KeySet> {
+        let now = self.clock.now();
+        let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner());
+        loaded
+            .sets
+            .iter()
+            .rev()
+            .find(|(from, _)| *from <= now)
+            .or(loaded.sets.first())
+            .map(|(_, s)| s.clone())
+            .unwrap_or_else(|| Arc::new(KeySet::empty()))
+    }
+
+    /// Checks the master key against the stored keys, creates the first keys on an empty table, and loads the set.
+    /// Refuses (never replaces keys) when sealed keys exist and the master key is missing or different.
+    pub async fn bootstrap(
+        db: &Db,
+        settings: &Settings,
+        clock: SharedClock,
+        generator: KeyGenerator,
+    ) -> anyhow::Result<Keys> {
+        let stored = db.run(|c| rows::all(c)).await?;
+        let master = check_master_key(settings, &stored)?;
+        let keys = Keys::new(master, clock, generator, settings);
+        keys.ensure(db).await?;
+        keys.reload(db).await?;
+        Ok(keys)
+    }
+
+    /// A `Keys` with nothing loaded yet; `bootstrap` is the usual way in.
+    pub fn new(master: MasterKey, clock: SharedClock, generator: KeyGenerator, settings: &Settings) -> Keys {
+        Keys {
+            clock,
+            master,
+            generator,
+            bits: settings.keys.rsa_bits,
+            timing: Timing::from_settings(&settings.keys),
+            loaded: RwLock::new(Loaded {
+                sets: Vec::new(),
+                signers: HashMap::new(),
+            }),
+        }
+    }
+
+    pub fn timing(&self) -> Timing {
+        self.timing
+    }
+
+    pub fn master_key_id(&self) -> &str {
+        self.master.id()
+    }
+
+    /// The context rotation functions need.
+    pub fn ctx(&self) -> rotation::Ctx<'_> {
+        rotation::Ctx {
+            master: &self.master,
+            generator: &self.generator,
+            bits: self.bits,
+            timing: self.timing,
+        }
+    }
+
+    /// Rebuilds the in-memory sets from the database at the clock's now.
+    pub async fn reload(&self, db: &Db) -> Result<(), KeyError> {
+        let stored = db.run(|c| rows::all(c)).await?;
+        self.load_rows(&stored, self.clock.now())
+    }
+
+    /// Rebuilds the in-memory sets from `stored` at `now`; synchronous, for callers on a blocking thread.
+    pub fn load_rows(&self, stored: &[SigningKey], now: i64) -> Result<(), KeyError> {
+        let previous = {
+            let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner());
+            loaded.signers.clone()
+        };
+        // Signers for the key active now and the next one; both are needed by the two sets below.
+        let mut signers = HashMap::new();
+        let wanted = [lifecycle::active_at(stored, now), lifecycle::next_at(stored, now)];
+        for key in wanted.into_iter().flatten() {
+            if let Some(s) = previous.get(&key.kid) {
+                signers.insert(key.kid.clone(), s.clone());
+                continue;
+            }
+            let Some(sealed) = key.sealed_private.as_deref() else {
+                continue;
+            };
+            if key.master_key_id != self.master.id() {
+                return Err(KeyError::MasterKey(format!(
+                    "key {} is sealed under master key {}, but the configured master key is {}",
+                    key.kid,
+                    key.master_key_id,
+                    self.master.id()
+                )));
+            }
+            let der = seal::open(&self.master, &key.kid, sealed)?;
+            signers.insert(
+                key.kid.clone(),
+                Arc::new(RsaSigner::from_der(&key.kid, &der, &key.public_n)?),
+            );
+        }
+        let mut sets = vec![(now, Arc::new(KeySet::build(stored, now, &self.timing, &signers)?))];
+        if let Some(next) = lifecycle::next_at(stored, now) {
+            let at = next.activates_at;
+            sets.push((at, Arc::new(KeySet::build(stored, at, &self.timing, &signers)?)));
+        }
+        let mut loaded = self.loaded.write().unwrap_or_else(|p| p.into_inner());
+        *loaded = Loaded { sets, signers };
+        Ok(())
+    }
+
+    /// Rotates if due (creating the first keys on an empty table), erases retired private keys; reloads after a
+    /// change. Returns what changed.
+    pub async fn ensure(&self, db: &Db) -> Result<Changes, KeyError> {
+        let now = self.clock.now();
+        let (master, generator, bits, timing) =
+            (self.master.clone(), self.generator.clone(), self.bits, self.timing);
+        let changes = db
+            .run(move |c| {
+                let ctx = rotation::Ctx {
+                    master: &master,
+                    generator: &generator,
+                    bits,
+                    timing,
+                };
+                rotation::ensure(c, &ctx, now)
+            })
+            .await?;
+        if !changes.is_empty() {
+            tracing::info!(created = ?changes.created, erased = ?changes.erased, "signing keys changed");
+        }
+        Ok(changes)
+    }
+
+    /// The periodic work of one instance: `ensure`, then `reload`. A failure leaves the previous set in force.
+    pub async fn tick(&self, db: &Db) -> Result<Changes, KeyError> {
+        let changes = self.ensure(db).await?;
+        self.reload(db).await?;
+        Ok(changes)
+    }
+
+    /// `porta keys rotate` from a running instance (admin pages): promotes the next key, then reloads at once.
+    pub async fn rotate_now(&self, db: &Db, actor: Option<String>) -> Result<Changes, KeyError> {
+        let now = self.clock.now();
+        let (master, generator, bits, timing) =
+            (self.master.clone(), self.generator.clone(), self.bits, self.timing);
+        let changes = db
+            .run(move |c| {
+                let ctx = rotation::Ctx {
+                    master: &master,
+                    generator: &generator,
+                    bits,
+                    timing,
+                };
+                rotation::rotate_now(c, &ctx, now, actor.as_deref())
+            })
+            .await?;
+        self.reload(db).await?;
+        Ok(changes)
+    }
+
+    /// Emergency revocation from a running instance: removes `kid` at once, then reloads at once.
+    pub async fn revoke(
+        &self,
+        db: &Db,
+        kid: String,
+        reason: String,
+        actor: Option<String>,
+    ) -> Result<Changes, KeyError> {
+        let now = self.clock.now();
+        let (master, generator, bits, timing) =
+            (self.master.clone(), self.generator.clone(), self.bits, self.timing);
+        let changes = db
+            .run(move |c| {
+                let ctx = rotation::Ctx {
+                    master: &master,
+                    generator: &generator,
+                    bits,
+                    timing,
+                };
+                rotation::revoke(c, &ctx, &kid, &reason, now, actor.as_deref())
+            })
+            .await?;
+        self.reload(db).await?;
+        Ok(changes)
+    }
+}
+
+/// The master key to use with the stored keys: refuses a missing or different key when sealed keys exist, and
+/// creates the key file only when nothing is sealed yet.
+pub fn check_master_key(settings: &Settings, stored: &[SigningKey]) -> anyhow::Result<MasterKey> {
+    let sealed: Vec<&SigningKey> = stored.iter().filter(|k| k.sealed_private.is_some()).collect();
+    let source = master::describe_source(settings);
+    match master::load(settings)? {
+        Some(master) => {
+            if let Some(k) = sealed.iter().find(|k| k.master_key_id != master.id()) {
+                anyhow::bail!(
+                    "the signing keys in the database are sealed under master key {}, but {source} holds master \
+                     key {}. Configure the master key the keys were created with; Porta will not replace the \
+                     existing signing keys",
+                    k.master_key_id,
+                    master.id()
+                );
+            }
+            // Same id, so the right key unless the row was tampered with; prove it by opening each sealed key.
+            for k in &sealed {
+                if let Some(blob) = k.sealed_private.as_deref() {
+                    seal::open(&master, &k.kid, blob)
+                        .map_err(|e| anyhow::anyhow!("{e} (master key from {source})"))?;
+                }
+            }
+            Ok(master)
+        }
+        None if !sealed.is_empty() => anyhow::bail!(
+            "{} signing key(s) in the database are sealed under master key {}, but {source} is missing. Restore \
+             it (or set PORTA_MASTER_KEY); Porta will not replace the existing signing keys",
+            sealed.len(),
+            sealed[0].master_key_id
+        ),
+        // `master::load` returns `None` only when no master key is configured and the file does not exist.
+        None => {
+            let key = master::create_file(&settings.master_key_file)?;
+            tracing::info!(path = %settings.master_key_file.display(), id = key.id(), "created the master key");
+            Ok(key)
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! Changes to the key table: `ensure` (the scheduled rotation and bootstrap), `rotate_now`, `revoke`, and the
+//! erasure of retired private keys. Each change is one transaction that first takes the rotation lock
+//! (`pg_advisory_xact_lock` on PostgreSQL; `BEGIN IMMEDIATE` on SQLite, which admits one writer) and then
+//! re-reads the table and decides again, so instances acting at the same moment produce one change
+//! (invariant 5). A crash anywhere before the commit leaves the previous, valid table (invariant 6).
+//!
+//! RSA generation is slow, so keys are generated before the transaction, from a first unlocked read; a
+//! transaction that finds it needs more keys than it was given (the table moved meanwhile) rolls back and the
+//! caller generates again. Unused keys are dropped: they were never stored.
+
+use diesel::RunQueryDsl;
+
+use super::KeyError;
+use super::generate::{GeneratedKey, KeyGenerator};
+use super::lifecycle::{self, KeyState, Timing};
+use super::master::MasterKey;
+use super::seal;
+use crate::db::models::audit::{self, Event};
+use crate::db::models::signing_keys::{self as rows, NewSigningKey, SigningKey};
+use crate::db::{AnyConnection, StoreError, write_tx};
+
+/// Arbitrary constant identifying the key-rotation lock among PostgreSQL advisory locks.
+const ROTATION_LOCK: i64 = 0x706f_7274_616b_6579; // "portakey"
+
+/// The steps of a change, in order, for tests that stop a change half-way (invariant 6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// The lock is held and the table re-read.
+    Locked,
+    /// Retired private keys were erased.
+    Erased,
+    /// A key was revoked.
+    Revoked(String),
+    /// A key was promoted to sign at once.
+    Promoted(String),
+    /// A key was inserted.
+    Inserted(String),
+    /// The predecessor's `superseded_at` was set.
+    Chained(String),
+    /// The audit row was written; the commit comes next.
+    Audited,
+}
+
+/// What a change did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub created: Vec<String>,
+    pub promoted: Option<String>,
+    pub revoked: Option<String>,
+    pub erased: Vec<String>,
+    /// Set when a promotion made a key sign before its pre-publication time was over (emergency revoke only).
+    pub early_activation: bool,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self == &Changes::default()
+    }
+}
+
+/// Who asks for a change, for the audit row; the scheduled job passes `None`.
+pub type Actor<'a> = Option<&'a str>;
+
+/// A no-op step observer, for production callers.
+pub fn no_observer() -> impl FnMut(&Step) -> Result<(), KeyError> {
+    |_| Ok(())
+}
+
+/// What the transaction of a change needs besides the connection.
+pub struct Ctx<'a> {
+    pub master: &'a MasterKey,
+    pub generator: &'a KeyGenerator,
+    pub bits: usize,
+    pub timing: Timing,
+}
+
+/// Makes the table whole at `now`: an active key and a scheduled next key, retired private keys erased. On an
+/// empty table this is the bootstrap; when the next key has just started signing, it is the scheduled rotation
+/// (a new next key, published one rotation period ahead).
+pub fn ensure(conn: &mut AnyConnection, ctx: &Ctx<'_>, now: i64) -> Result<Changes, KeyError> {
+    ensure_observed(conn, ctx, now, &mut no_observer())
+}
+
+/// `ensure`, reporting each step to `observe`; an error from `observe` aborts (rolls back) the change.
+pub fn ensure_observed(
+    conn: &mut AnyConnection,
+    ctx: &Ctx<'_>,
+    now: i64,
+    observe: &mut dyn FnMut(&Step) -> Result<(), KeyError>,
+) -> Result<Changes, KeyError> {
+    let current = rows::all(conn)?;
+    if lifecycle::keys_needed(&current, now) == 0
+        && lifecycle::to_erase(&current, now, &ctx.timing).is_empty()
+    {
+        return Ok(Changes::default());
+    }
+    with_candidates(conn, ctx, lifecycle::keys_needed(&current, now), |c, candidates| {
+        locked(c, observe, |c, rows_now, observe| {
+            let mut changes = Changes::default();
+            erase_retired(c, rows_now, now, &ctx.timing, &mut changes, observe)?;
+            complete(c, ctx, candidates, now, &mut changes, observe)?;
+            audit_changes(c, &changes, None, "scheduled", now, observe)?;
+            Ok(changes)
+        })
+    })
+}
+
+/// Promotes the published next key at once and schedules a new next key (`porta keys rotate`). Refused while the
+/// next key has been published for less than the pre-publication time: relying parties might not know it yet.
+pub fn rotate_now(
+    conn: &mut AnyConnection,
+    ctx: &Ctx<'_>,
+    now: i64,
+    actor: Actor<'_>,
+) -> Result<Changes, KeyError> {
+    rotate_now_observed(conn, ctx, now, actor, &mut no_observer())
+}
+
+/// `rotate_now`, reporting each step to `observe`.
+pub fn rotate_now_observed(
+    conn: &mut AnyConnection,
+    ctx: &Ctx<'_>,
+    now: i64,
+    actor: Actor<'_>,
+    observe: &mut dyn FnMut(&Step) -> Result<(), KeyError>,
+) -> Result<Changes, KeyError> {
+    let current = rows::all(conn)?;
+    // The promotion consumes the next key; its replacement plus whatever else is missing is needed.
+    let needed = 1 + lifecycle::keys_needed(&current, now);
+    with_candidates(conn, ctx, needed, |c, candidates| {
+        locked(c, observe, |c, rows_now, observe| {
+            let mut changes = Changes::default();
+            erase_retired(c, rows_now, now, &ctx.timing, &mut changes, observe)?;
+            // Bring the table to "active + next" first (a no-op normally), then promote.
+            complete(c, ctx, candidates, now, &mut changes, observe)?;
+            let rows_now = rows::all(c)?;
+            let (Some(active), Some(next)) =
+                (lifecycle::active_at(&rows_now, now), lifecycle::next_at(&rows_now, now))
+            else {
+                return Err(KeyError::Inconsistent("no active and next key after completing the table".into()));
+            };
+            let ready_at = next.published_at.saturating_add(ctx.timing.prepublication);
+            if ready_at > now {
+                return Err(KeyError::TooEarly {
+                    kid: next.kid.clone(),
+                    ready_at,
+                });
+            }
+            let (active_kid, next_kid) = (active.kid.clone(), next.kid.clone());
+            rows::set_activates(c, &next_kid, now)?;
+            rows::set_superseded(c, &active_kid, now)?;
+            changes.promoted = Some(next_kid.clone());
+            observe(&Step::Promoted(next_kid))?;
+            complete(c, ctx, candidates, now, &mut changes, observe)?;
+            audit_changes(c, &changes, actor, "manual", now, observe)?;
+            Ok(changes)
+        })
+    })
+}
+
+/// Emergency removal of `kid` (`porta keys revoke`): out of the JWKS at once, private key erased. If it was the
+/// active key, the published next key signs at once and a new next key is scheduled; if it was the next key, a
+/// new next key replaces it.
+pub fn revoke(
+    conn: &mut AnyConnection,
+    ctx: &Ctx<'_>,
+    kid: &str,
+    reason: &str,
+    now: i64,
+    actor: Actor<'_>,
+) -> Result<Changes, KeyError> {
+    revoke_observed(conn, ctx, kid, reason, now, actor, &mut no_observer())
+}
+
+/// `revoke`, reporting each step to `observe`.
+pub fn revoke_observed(
+    conn: &mut AnyConnection,
+    ctx: &Ctx<'_>,
+    kid: &str,
+    reason: &str,
+    now: i64,
+    actor: Actor<'_>,
+    observe: &mut dyn FnMut(&Step) -> Result<(), KeyError>,
+) -> Result<Changes, KeyError> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(KeyError::Invalid("a reason is required to revoke a key".into()));
+    }
+    let mut simulated = rows::all(conn)?;
+    match simulated.iter_mut().find(|k| k.kid == kid) {
+        None => return Err(KeyError::NotFound(kid.to_string())),
+        Some(k) if k.revoked_at.is_some() => return Err(KeyError::AlreadyRevoked(kid.to_string())),
+        Some(k) => k.revoked_at = Some(now),
+    }
+    let needed = lifecycle::keys_needed(&simulated, now);
+    with_candidates(conn, ctx, needed, |c, candidates| {
+        locked(c, observe, |c, rows_now, observe| {
+            let target = rows_now
+                .iter()
+                .find(|k| k.kid == kid)
+                .ok_or_else(|| KeyError::NotFound(kid.to_string()))?;
+            if target.revoked_at.is_some() {
+                return Err(KeyError::AlreadyRevoked(kid.to_string()));
+            }
+            let mut changes = Changes::default();
+            rows::revoke(c, kid, now, reason)?;
+            changes.revoked = Some(kid.to_string());
+            observe(&Step::Revoked(kid.to_string()))?;
+            let rows_now = rows::all(c)?;
+            erase_retired(c, &rows_now, now, &ctx.timing, &mut changes, observe)?;
+            complete(c, ctx, candidates, now, &mut changes, observe)?;
+            audit_changes(c, &changes, actor, reason, now, observe)?;
+            Ok(changes)
+        })
+    })
+}
+
+/// Generates `needed` keys outside any transaction, then runs `tx` with them; when `tx` finds it needs more (the
+/// table changed in between), generates again. Three rounds are plenty: each round only follows a concurrent
+/// change by another instance.
+fn with_candidates(
+    conn: &mut AnyConnection,
+    ctx: &Ctx<'_>,
+    needed: usize,
+    mut tx: impl FnMut(&mut AnyConnection, &mut Vec<GeneratedKey>) -> Result<Changes, KeyError>,
+) -> Result<Changes, KeyError> {
+    let mut needed = needed;
+    for _ in 0..3 {
+        let mut candidates = (0..needed)
+            .map(|_| ctx.generator.generate(ctx.bits))
+            .collect::<Result<Vec<_>, _>>()?;
+        match tx(conn, &mut candidates) {
+            Err(KeyError::NeedKeys(more)) => needed += more,
+            other => return other,
+        }
+    }
+    Err(KeyError::Inconsistent("the key table kept changing during rotation".into()))
+}
+
+/// Runs `f` in the rotation transaction with the lock held, passing the table as read under the lock.
+fn locked(
+    conn: &mut AnyConnection,
+    observe: &mut dyn FnMut(&Step) -> Result<(), KeyError>,
+    f: impl FnOnce(
+        &mut AnyConnection,
+        &[SigningKey],
+        &mut dyn FnMut(&Step) -> Result<(), KeyError>,
+    ) -> Result<Changes, KeyError>,
+) -> Result<Changes, KeyError> {
+    write_tx(conn, |c| {
+        if let AnyConnection::Postgres(pg) = c {
+            // Held until commit or rollback; every instance's rotation queues here.
+            diesel::sql_query(format!("SELECT pg_advisory_xact_lock({ROTATION_LOCK})"))
+                .execute(pg)
+                .map_err(StoreError::from)?;
+        }
+        let rows_now = rows::all(c)?;
+        observe(&Step::Locked)?;
+        f(c, &rows_now, observe)
+    })
+}
+
+fn erase_retired(
+    conn: &mut AnyConnection,
+    rows_now: &[SigningKey],
+    now: i64,
+    timing: &Timing,
+    changes: &mut Changes,
+    observe: &mut dyn FnMut(&Step) -> Result<(), KeyError>,
+) -> Result<(), KeyError> {
+    let kids = lifecycle::to_erase(rows_now, now, timing);
+    if !kids.is_empty() {
+        rows::erase_private(conn, &kids)?;
+        observe(&Step::Erased)?;
+        changes.erased.extend(kids);
+    }
+    Ok(())
+}
+
+/// Adds what the table lacks at `now` (the "already rotated" check: nothing when an active and a next key exist),
+/// taking keys from `candidates`.
+fn complete(
+    conn: &mut AnyConnection,
+    ctx: &Ctx<'_>,
+    candidates: &mut Vec<GeneratedKey>,
+    now: i64,
+    changes: &mut Changes,
+    observe: &mut dyn FnMut(&Step) -> Result<(), KeyError>,
+) -> Result<(), KeyError> {
+    // At most three passes: promote, first key, next key.
+    for _ in 0..3 {
+        let current = rows::all(conn)?;
+        let needed = lifecycle::keys_needed(&current, now);
+        if needed > candidates.len() {
+            return Err(KeyError::NeedKeys(needed - candidates.len()));
+        }
+        match (lifecycle::active_at(&current, now), lifecycle::next_at(&current, now)) {
+            (Some(_), Some(_)) => return Ok(()),
+            (None, None) => {
+                // The very first key (or every key gone): it signs at once, the one exception to pre-publication.
+                let key = candidates.pop().ok_or(KeyError::NeedKeys(1))?;
+                insert(conn, ctx, &key, now, now)?;
+                changes.created.push(key.kid.clone());
+                observe(&Step::Inserted(key.kid.clone()))?;
+            }
+            (None, Some(next)) => {
+                // Nothing signs (its predecessor was revoked): the published next key takes over at once.
+                let kid = next.kid.clone();
+                if next.published_at.saturating_add(ctx.timing.prepublication) > now {
+                    changes.early_activation = true;
+                }
+                rows::set_activates(conn, &kid, now)?;
+                changes.promoted = Some(kid.clone());
+                observe(&Step::Promoted(kid))?;
+            }
+            (Some(active), None) => {
+                // The scheduled rotation: a successor published a whole rotation period before it signs, and never
+                // less than the pre-publication time even if this job runs late.
+                let activates = active
+                    .activates_at
+                    .saturating_add(ctx.timing.rotation_period)
+                    .max(now.saturating_add(ctx.timing.prepublication));
+                let active_kid = active.kid.clone();
+                let key = candidates.pop().ok_or(KeyError::NeedKeys(1))?;
+                insert(conn, ctx, &key, now, activates)?;
+                changes.created.push(key.kid.clone());
+                observe(&Step::Inserted(key.kid.clone()))?;
+                rows::set_superseded(conn, &active_kid, activates)?;
+                observe(&Step::Chained(active_kid))?;
+            }
+        }
+    }
+    Err(KeyError::Inconsistent("the key table could not be completed".into()))
+}
+
+fn insert(
+    conn: &mut AnyConnection,
+    ctx: &Ctx<'_>,
+    key: &GeneratedKey,
+    now: i64,
+    activates_at: i64,
+) -> Result<(), KeyError> {
+    let sealed = seal::seal(ctx.master, &key.kid, &key.private_der)?;
+    rows::insert(
+        conn,
+        &NewSigningKey {
+            kid: &key.kid,
+            alg: "RS256",
+            bits: i32::try_from(key.bits).unwrap_or(i32::MAX),
+            public_n: &key.n,
+            public_e: &key.e,
+            sealed_private: Some(&sealed),
+            master_key_id: ctx.master.id(),
+            created_at: now,
+            published_at: now,
+            activates_at,
+            superseded_at: None,
+        },
+    )?;
+    Ok(())
+}
+
+fn audit_changes(
+    conn: &mut AnyConnection,
+    changes: &Changes,
+    actor: Actor<'_>,
+    why: &str,
+    now: i64,
+    observe: &mut dyn FnMut(&Step) -> Result<(), KeyError>,
+) -> Result<(), KeyError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut events: Vec<(&str, Option<String>, String)> = Vec::new();
+    if let Some(kid) = &changes.revoked {
+        events.push(("key.revoke", Some(kid.clone()), format!("reason: {why}")));
+    }
+    if changes.revoked.is_none() && (changes.promoted.is_some() || !changes.created.is_empty()) {
+        let action = if changes.promoted.is_none() && changes.created.len() == 2 {
+            "key.bootstrap"
+        } else {
+            "key.rotate"
+        };
+        events.push((action, changes.promoted.clone(), describe(changes, why)));
+    } else if changes.revoked.is_some() && (changes.promoted.is_some() || !changes.created.is_empty()) {
+        events.push(("key.rotate", changes.promoted.clone(), describe(changes, "after revocation")));
+    }
+    if !changes.erased.is_empty() {
+        events.push(("key.erase", None, format!("private keys erased (retired or revoked): {}", changes.erased.join(", "))));
+    }
+    for (action, target, detail) in &events {
+        audit::record(
+            conn,
+            &Event {
+                actor,
+                action,
+                target: target.as_deref(),
+                ip: None,
+                detail: Some(detail),
+            },
+            now,
+        )?;
+    }
+    observe(&Step::Audited)
+}
+
+fn describe(changes: &Changes, why: &str) -> String {
+    let mut s = why.to_string();
+    if let Some(p) = &changes.promoted {
+        s.push_str(&format!("; now signing: {p}"));
+    }
+    if !changes.created.is_empty() {
+        s.push_str(&format!("; created: {}", changes.created.join(", ")));
+    }
+    if changes.early_activation {
+        s.push_str("; the promoted key was published for less than the pre-publication time");
+    }
+    s
+}
+
+/// Whether `kid` is in a state that can be revoked, for CLI messages.
+pub fn state_now(rows_now: &[SigningKey], kid: &str, now: i64, timing: &Timing) -> Option<KeyState> {
+    lifecycle::view(rows_now, now, timing)
+        .into_iter()
+        .find(|v| v.key.kid == kid)
+        .map(|v| v.state)
+}

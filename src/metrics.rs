@@ -1,0 +1,95 @@
+//! Prometheus metrics: requests by endpoint and status, latency histograms, and the counters and gauges the
+//! protocol code reports (tokens issued, sign-in failures and throttling, signing-key age and next rotation).
+//! `/metrics` renders them in the text exposition format.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, web};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::startup::AppState;
+
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// The process-wide recorder, installed on first use (several servers in one test process share it).
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let recorder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("porta_http_request_duration_seconds".into()),
+                LATENCY_BUCKETS,
+            )
+            .expect("static buckets are valid")
+            .build_recorder();
+        let handle = recorder.handle();
+        // Another recorder may already be installed by an embedding program; ours still renders its own view.
+        let _ = metrics::set_global_recorder(recorder);
+        handle
+    })
+}
+
+/// Middleware: counts every request by route pattern (not raw path, to bound cardinality) and status.
+pub async fn track(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let endpoint = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let method = req.method().to_string();
+    let res = next.call(req).await;
+    let status = match &res {
+        Ok(r) => r.status().as_u16(),
+        Err(e) => e.as_response_error().status_code().as_u16(),
+    };
+    metrics::counter!(
+        "porta_http_requests_total",
+        "endpoint" => endpoint.clone(),
+        "method" => method,
+        "status" => status.to_string()
+    )
+    .increment(1);
+    metrics::histogram!("porta_http_request_duration_seconds", "endpoint" => endpoint)
+        .record(started.elapsed().as_secs_f64());
+    res
+}
+
+/// A token was issued: `kind` is `id_token`, `access_token` or `refresh_token`; `grant` the grant type.
+pub fn token_issued(kind: &'static str, grant: &'static str) {
+    metrics::counter!("porta_tokens_issued_total", "type" => kind, "grant" => grant).increment(1);
+}
+
+/// A sign-in attempt failed (wrong password, unknown or disabled user).
+pub fn login_failed() {
+    metrics::counter!("porta_login_failures_total").increment(1);
+}
+
+/// A sign-in attempt was refused because the account or address is locked out.
+pub fn login_throttled() {
+    metrics::counter!("porta_login_throttled_total").increment(1);
+}
+
+/// Signing-key gauges, set from the in-memory key set whenever `/metrics` is scraped.
+pub fn set_key_gauges(active_key_age_secs: i64, next_rotation_in_secs: i64) {
+    metrics::gauge!("porta_signing_key_age_seconds").set(active_key_age_secs as f64);
+    metrics::gauge!("porta_signing_key_next_rotation_seconds").set(next_rotation_in_secs as f64);
+}
+
+/// `GET /metrics`
+pub async fn metrics_get(state: web::Data<AppState>) -> HttpResponse {
+    let now = state.now();
+    let keys = state.keys.current();
+    if let Some((age, next)) = keys.rotation_timing(now) {
+        set_key_gauges(age, next);
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(handle().render())
+}

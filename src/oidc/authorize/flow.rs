@@ -1,0 +1,226 @@
+//! What an authorization request needs next (OIDC Core 3.1.2.3 and 3.1.2.4): a sign-in, the person's consent, or
+//! nothing more, in which case a code is issued (3.1.2.5). Plain functions over the request, the client, what the
+//! session says and what the person has already granted.
+
+use crate::crypto::secrets;
+use crate::db::models::auth_codes::{self, NewAuthCode};
+use crate::db::models::clients::Client;
+use crate::db::{AnyConnection, StoreError};
+use crate::domain::scope::Scopes;
+use crate::session::SignIn;
+
+use super::request::AuthorizeRequest;
+
+/// The authentication the request can rely on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Nobody is signed in.
+    None,
+    /// A session from an earlier sign-in at `auth_time`.
+    Session { auth_time: i64 },
+    /// The person has just signed in for this very request: `prompt=login` and `max_age` are satisfied.
+    Fresh,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    Login,
+    Consent,
+    Issue,
+    /// Redirect with this error (`login_required`, `consent_required`).
+    Fail(&'static str, &'static str),
+}
+
+/// Whether the person must enter their password for this request.
+pub fn needs_login(req: &AuthorizeRequest, auth: Auth, now: i64) -> bool {
+    match auth {
+        Auth::None => true,
+        Auth::Fresh => false,
+        Auth::Session { auth_time } => {
+            req.prompt.login
+                || req
+                    .max_age
+                    .is_some_and(|max| max == 0 || now.saturating_sub(auth_time) > max)
+        }
+    }
+}
+
+/// Whether the consent page must be shown: always on `prompt=consent`; otherwise for third-party clients whose
+/// earlier grant does not cover every requested scope.
+pub fn needs_consent(req: &AuthorizeRequest, client: &Client, granted: Option<&Scopes>) -> bool {
+    req.prompt.consent
+        || (!client.first_party && !granted.is_some_and(|g| req.scopes.is_subset_of(g)))
+}
+
+pub fn decide(
+    req: &AuthorizeRequest,
+    client: &Client,
+    auth: Auth,
+    granted: Option<&Scopes>,
+    now: i64,
+) -> Next {
+    if needs_login(req, auth, now) {
+        return if req.prompt.none {
+            Next::Fail("login_required", "the user is not signed in")
+        } else {
+            Next::Login
+        };
+    }
+    if needs_consent(req, client, granted) {
+        return if req.prompt.none {
+            Next::Fail(
+                "consent_required",
+                "the user has not consented to this client",
+            )
+        } else {
+            Next::Consent
+        };
+    }
+    Next::Issue
+}
+
+/// Issues an authorization code bound to everything the token endpoint must check, stores its hash, and returns
+/// the code (256 random bits, shown once).
+pub fn issue_code(
+    conn: &mut AnyConnection,
+    req: &AuthorizeRequest,
+    sign_in: &SignIn,
+    now: i64,
+    ttl: i64,
+) -> Result<String, StoreError> {
+    let code = secrets::random_token();
+    auth_codes::insert(
+        conn,
+        &NewAuthCode {
+            code_hash: secrets::hash_secret(&code),
+            client_id: req.client_id.clone(),
+            user_id: sign_in.user_id.clone(),
+            sid: sign_in.sid.clone(),
+            redirect_uri: req.redirect_uri.clone(),
+            scope: req.scopes.to_string(),
+            nonce: req.nonce.clone(),
+            code_challenge: req.code_challenge.clone(),
+            auth_time: sign_in.auth_time,
+            amr: "pwd".into(),
+            created_at: now,
+            expires_at: now.saturating_add(ttl),
+        },
+    )?;
+    Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::oidc::authorize::request::{Prompt, ResponseMode};
+
+    fn req() -> AuthorizeRequest {
+        AuthorizeRequest {
+            client_id: "app".into(),
+            redirect_uri: "https://app.example.com/cb".into(),
+            response_mode: ResponseMode::Query,
+            scopes: Scopes::parse("openid profile").unwrap(),
+            state: None,
+            nonce: None,
+            code_challenge: None,
+            prompt: Prompt::default(),
+            max_age: None,
+            login_hint: None,
+        }
+    }
+
+    fn client(first_party: bool) -> Client {
+        Client {
+            id: "app".into(),
+            name: "App".into(),
+            secret_hash: None,
+            is_public: false,
+            first_party,
+            redirect_uris: vec!["https://app.example.com/cb".into()],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec!["authorization_code".into()],
+            created_at: 0,
+        }
+    }
+
+    const NOW: i64 = 1_000_000;
+
+    #[test]
+    fn sign_in_rules() {
+        let session = Auth::Session {
+            auth_time: NOW - 100,
+        };
+        assert_eq!(
+            decide(&req(), &client(true), Auth::None, None, NOW),
+            Next::Login
+        );
+        assert_eq!(
+            decide(&req(), &client(true), session, None, NOW),
+            Next::Issue
+        );
+        let mut r = req();
+        r.prompt.none = true;
+        assert_eq!(
+            decide(&r, &client(true), Auth::None, None, NOW).clone(),
+            Next::Fail("login_required", "the user is not signed in")
+        );
+        let mut r = req();
+        r.prompt.login = true;
+        assert_eq!(decide(&r, &client(true), session, None, NOW), Next::Login);
+        assert_eq!(
+            decide(&r, &client(true), Auth::Fresh, None, NOW),
+            Next::Issue
+        );
+        let mut r = req();
+        r.max_age = Some(100);
+        assert_eq!(decide(&r, &client(true), session, None, NOW), Next::Issue);
+        r.max_age = Some(99);
+        assert_eq!(decide(&r, &client(true), session, None, NOW), Next::Login);
+        r.max_age = Some(0);
+        assert_eq!(
+            decide(
+                &r,
+                &client(true),
+                Auth::Session { auth_time: NOW },
+                None,
+                NOW
+            ),
+            Next::Login
+        );
+    }
+
+    #[test]
+    fn consent_rules() {
+        let session = Auth::Session { auth_time: NOW };
+        let some = Scopes::parse("openid").unwrap();
+        let all = Scopes::parse("openid profile email").unwrap();
+        assert_eq!(
+            decide(&req(), &client(false), session, None, NOW),
+            Next::Consent
+        );
+        assert_eq!(
+            decide(&req(), &client(false), session, Some(&some), NOW),
+            Next::Consent
+        );
+        assert_eq!(
+            decide(&req(), &client(false), session, Some(&all), NOW),
+            Next::Issue
+        );
+        assert_eq!(
+            decide(&req(), &client(true), session, None, NOW),
+            Next::Issue
+        );
+        let mut r = req();
+        r.prompt.consent = true;
+        assert_eq!(
+            decide(&r, &client(true), session, Some(&all), NOW),
+            Next::Consent
+        );
+        let mut r = req();
+        r.prompt.none = true;
+        assert!(matches!(
+            decide(&r, &client(false), session, None, NOW),
+            Next::Fail("consent_required", _)
+        ));
+    }
+}

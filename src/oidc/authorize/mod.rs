@@ -1,0 +1,194 @@
+//! The authorization endpoint (OIDC Core 3.1.2), `GET` and `POST /authorize`. The protocol rules live in
+//! `request` (parsing), `flow` (what happens next) and `response` (how the answer travels); these handlers extract,
+//! call and map. A request that needs a sign-in or consent waits in the session (`pending`) and is resumed by the
+//! login and consent pages.
+
+pub mod flow;
+pub mod pending;
+pub mod request;
+pub mod response;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use crate::db::models::clients::{self, Client};
+use crate::db::models::consents;
+use crate::error::PageError;
+use crate::session::{self, SignIn, TypedSession};
+use crate::startup::AppState;
+
+use flow::{Auth, Next};
+use request::{AuthorizeError, AuthorizeRequest};
+use response::Via;
+
+/// `GET /authorize`: parameters in the query.
+pub async fn authorize_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, PageError> {
+    let params = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+        .map_err(|_| PageError::bad_request("The request's parameters could not be read."))?;
+    authorize(&state, &session, params, Via::Get).await
+}
+
+/// `POST /authorize`: parameters form-encoded in the body.
+pub async fn authorize_post(
+    state: web::Data<AppState>,
+    session: TypedSession,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, PageError> {
+    authorize(&state, &session, form.into_inner(), Via::Post).await
+}
+
+async fn authorize(
+    state: &AppState,
+    session: &TypedSession,
+    params: Vec<(String, String)>,
+    via: Via,
+) -> Result<HttpResponse, PageError> {
+    let client = match request::client_id(&params) {
+        Ok(id) => state.db.run(move |c| clients::by_id(c, &id)).await?,
+        Err(_) => None,
+    };
+    let (req, client) = match (request::parse(&params, client.as_ref()), client) {
+        (Ok(req), Some(client)) => (req, client),
+        (Err(AuthorizeError::Redirect(e)), _) => {
+            return Ok(response::error(&e, &state.settings.issuer, via));
+        }
+        (Err(AuthorizeError::Page(message)), _) => return Err(PageError::bad_request(message)),
+        (Ok(_), None) => return Err(PageError::internal()),
+    };
+    let signed_in = session::current_user(state, session).await?.map(|(_, s)| s);
+    let auth = match &signed_in {
+        Some(s) => Auth::Session {
+            auth_time: s.auth_time,
+        },
+        None => Auth::None,
+    };
+    proceed(state, session, &client, req, signed_in, auth, via).await
+}
+
+/// Takes the request to its next step: the login page, the consent page, an error, or a code.
+async fn proceed(
+    state: &AppState,
+    session: &TypedSession,
+    client: &Client,
+    req: AuthorizeRequest,
+    signed_in: Option<SignIn>,
+    auth: Auth,
+    via: Via,
+) -> Result<HttpResponse, PageError> {
+    let now = state.now();
+    let granted = match &signed_in {
+        Some(s) => {
+            let (uid, cid) = (s.user_id.clone(), client.id.clone());
+            state
+                .db
+                .run(move |c| consents::find(c, &uid, &cid))
+                .await?
+                .map(|c| c.scopes())
+        }
+        None => None,
+    };
+    let status = match via {
+        Via::Get => StatusCode::FOUND,
+        Via::Post => StatusCode::SEE_OTHER,
+    };
+    match (
+        flow::decide(&req, client, auth, granted.as_ref(), now),
+        signed_in,
+    ) {
+        (Next::Fail(code, description), _) => Ok(response::error(
+            &req.error(code, description),
+            &state.settings.issuer,
+            via,
+        )),
+        (Next::Login, _) => {
+            let id = pending::add(session, req, now)?;
+            Ok(crate::web::redirect(status, &format!("/login?authz={id}")))
+        }
+        (Next::Consent, _) => {
+            let id = pending::add(session, req, now)?;
+            Ok(crate::web::redirect(
+                status,
+                &format!("/consent?authz={id}"),
+            ))
+        }
+        (Next::Issue, Some(sign_in)) => issue(state, &req, &sign_in, via).await,
+        (Next::Issue, None) => Err(PageError::internal()),
+    }
+}
+
+/// Issues a code and sends it to the client.
+pub async fn issue(
+    state: &AppState,
+    req: &AuthorizeRequest,
+    sign_in: &SignIn,
+    via: Via,
+) -> Result<HttpResponse, PageError> {
+    let now = state.now();
+    let ttl = i64::try_from(state.settings.tokens.code_ttl.as_secs()).unwrap_or(60);
+    let (r, s) = (req.clone(), sign_in.clone());
+    let code = state
+        .db
+        .run(move |c| flow::issue_code(c, &r, &s, now, ttl))
+        .await?;
+    Ok(response::success(req, &code, &state.settings.issuer, via))
+}
+
+/// A waiting request and its client, or `None` when the request is unknown or expired.
+pub async fn pending_request(
+    state: &AppState,
+    session: &TypedSession,
+    authz: &str,
+) -> Result<Option<(AuthorizeRequest, Client)>, PageError> {
+    let Some(req) = pending::get(session, authz, state.now()) else {
+        return Ok(None);
+    };
+    let cid = req.client_id.clone();
+    let client = state.db.run(move |c| clients::by_id(c, &cid)).await?;
+    match client {
+        Some(client) => Ok(Some((req, client))),
+        None => {
+            pending::remove(session, authz, state.now())?;
+            Err(PageError::bad_request(
+                "The application that sent you here is no longer registered with Porta.",
+            ))
+        }
+    }
+}
+
+/// Continues a waiting request right after the person signed in. `None` when there is no such request.
+pub async fn resume_after_login(
+    state: &AppState,
+    session: &TypedSession,
+    authz: &str,
+    sign_in: SignIn,
+) -> Result<Option<HttpResponse>, PageError> {
+    let Some((req, client)) = pending_request(state, session, authz).await? else {
+        return Ok(None);
+    };
+    let now = state.now();
+    let (uid, cid) = (sign_in.user_id.clone(), client.id.clone());
+    let granted = state
+        .db
+        .run(move |c| consents::find(c, &uid, &cid))
+        .await?
+        .map(|c| c.scopes());
+    let next = flow::decide(&req, &client, Auth::Fresh, granted.as_ref(), now);
+    if next == Next::Consent {
+        return Ok(Some(crate::web::redirect(
+            StatusCode::SEE_OTHER,
+            &format!("/consent?authz={authz}"),
+        )));
+    }
+    pending::remove(session, authz, now)?;
+    let res = match next {
+        Next::Fail(code, d) => {
+            response::error(&req.error(code, d), &state.settings.issuer, Via::Post)
+        }
+        _ => issue(state, &req, &sign_in, Via::Post).await?,
+    };
+    Ok(Some(res))
+}

@@ -1,0 +1,584 @@
+//! Parsing an authorization request (OIDC Core 3.1.2.1, RFC 6749 4.1.1, RFC 7636 4.3) into an `AuthorizeRequest`.
+//!
+//! The order matters (OIDC Core 3.1.2.6, RFC 6749 4.1.2.1): until `client_id` and `redirect_uri` are known to
+//! belong together, an error is shown as a page and never redirected; after that, errors go back to the client
+//! with `error`, `error_description` and `state`. Parameters without a value count as absent and repeated ones are
+//! refused (RFC 6749 3.1); unknown parameters are ignored.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::db::models::clients::Client;
+use crate::domain::pkce::PkceChallenge;
+use crate::domain::scope::Scopes;
+
+/// Longest accepted values; longer ones are refused rather than stored in the session or a code.
+pub const MAX_CLIENT_ID: usize = 128;
+pub const MAX_STATE: usize = 2048;
+pub const MAX_NONCE: usize = 512;
+pub const MAX_LOGIN_HINT: usize = 256;
+
+/// How the response reaches the client (OAuth 2.0 Multiple Response Types, Form Post Response Mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResponseMode {
+    Query,
+    FormPost,
+}
+
+/// The `prompt` values Porta acts on (OIDC Core 3.1.2.1). `select_account` is treated as `login`: signing in
+/// again is how a person picks another account here.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+/// A validated authorization request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthorizeRequest {
+    pub client_id: String,
+    /// Exactly as registered and as sent.
+    pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    #[serde(with = "scopes_as_string")]
+    pub scopes: Scopes,
+    pub state: Option<String>,
+    pub nonce: Option<String>,
+    /// The PKCE S256 challenge, when sent (always, for public clients).
+    pub code_challenge: Option<String>,
+    pub prompt: Prompt,
+    /// Seconds; `Some(0)` forces a fresh sign-in.
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+}
+
+/// An error that goes back to the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorRedirect {
+    pub redirect_uri: String,
+    pub response_mode: ResponseMode,
+    pub state: Option<String>,
+    /// The OAuth 2.0 / OIDC error code.
+    pub error: &'static str,
+    pub error_description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeError {
+    /// The client or its redirect_uri cannot be trusted: tell the person, never redirect.
+    Page(String),
+    /// Redirect to the client's redirect_uri with the error.
+    Redirect(ErrorRedirect),
+}
+
+/// Request parameters after RFC 6749 3.1: empty values dropped, the names that were repeated set aside.
+struct Collected {
+    values: BTreeMap<String, String>,
+    repeated: BTreeSet<String>,
+}
+
+fn collect(params: &[(String, String)]) -> Collected {
+    let mut values = BTreeMap::new();
+    let mut repeated = BTreeSet::new();
+    for (k, v) in params.iter().filter(|(_, v)| !v.is_empty()) {
+        if values.insert(k.clone(), v.clone()).is_some() {
+            repeated.insert(k.clone());
+        }
+    }
+    Collected { values, repeated }
+}
+
+impl Collected {
+    fn single(&self, name: &str) -> Result<Option<&str>, String> {
+        if self.repeated.contains(name) {
+            return Err(format!("{name} must not be repeated"));
+        }
+        Ok(self.values.get(name).map(String::as_str))
+    }
+}
+
+/// The `client_id` to look up, or the page to show when there is none to trust.
+pub fn client_id(params: &[(String, String)]) -> Result<String, AuthorizeError> {
+    let p = collect(params);
+    match p.single("client_id").map_err(AuthorizeError::Page)? {
+        None => Err(AuthorizeError::Page(
+            "The request names no client (client_id is missing).".into(),
+        )),
+        Some(id) if id.len() > MAX_CLIENT_ID => {
+            Err(AuthorizeError::Page("The client_id is not valid.".into()))
+        }
+        Some(id) => Ok(id.to_string()),
+    }
+}
+
+/// Validates the request against the registered `client` (`None` when no client has that id).
+pub fn parse(
+    params: &[(String, String)],
+    client: Option<&Client>,
+) -> Result<AuthorizeRequest, AuthorizeError> {
+    let p = collect(params);
+    let page = AuthorizeError::Page;
+    client_id(params)?;
+    let Some(client) = client else {
+        return Err(page(
+            "The application that sent you here is not registered with Porta.".into(),
+        ));
+    };
+    let redirect_uri = match p.single("redirect_uri").map_err(page)? {
+        None => return Err(page("The request has no redirect_uri.".into())),
+        Some(u) if client.redirect_uris.iter().any(|r| r == u) => u.to_string(),
+        Some(_) => {
+            return Err(page(
+                "The redirect_uri is not registered for this application, so Porta will not send you there."
+                    .into(),
+            ));
+        }
+    };
+
+    // From here on, errors go back to the client. First what the error response itself needs.
+    let state = match p.single("state") {
+        Ok(s) if s.is_none_or(|s| s.len() <= MAX_STATE) => s.map(str::to_string),
+        _ => None,
+    };
+    let mut fail = ErrorRedirect {
+        redirect_uri,
+        response_mode: ResponseMode::Query,
+        state,
+        error: "invalid_request",
+        error_description: String::new(),
+    };
+    let response_mode = match p.single("response_mode") {
+        Ok(None | Some("query")) => ResponseMode::Query,
+        Ok(Some("form_post")) => ResponseMode::FormPost,
+        Ok(Some(_)) => {
+            return Err(redirect(
+                fail,
+                "invalid_request",
+                "unsupported response_mode",
+            ));
+        }
+        Err(e) => return Err(redirect(fail, "invalid_request", &e)),
+    };
+    fail.response_mode = response_mode;
+    let err = |code: &'static str, d: &str| Err(redirect(fail.clone(), code, d));
+
+    if let Some(name) = p.repeated.iter().next() {
+        return err("invalid_request", &format!("{name} must not be repeated"));
+    }
+    if p.values.get("state").is_some_and(|s| s.len() > MAX_STATE) {
+        return err("invalid_request", "state is too long");
+    }
+    // OIDC Core 6: request objects are not supported.
+    if p.values.contains_key("request") {
+        return err("request_not_supported", "request objects are not supported");
+    }
+    if p.values.contains_key("request_uri") {
+        return err("request_uri_not_supported", "request_uri is not supported");
+    }
+    if p.values.contains_key("registration") {
+        return err(
+            "registration_not_supported",
+            "registration is not supported",
+        );
+    }
+
+    match p.values.get("response_type").map(String::as_str) {
+        None => return err("invalid_request", "response_type is required"),
+        Some("code") => {}
+        Some(_) => {
+            return err(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            );
+        }
+    }
+    if !client.allows_grant("authorization_code") {
+        return err(
+            "unauthorized_client",
+            "this client may not use the authorization code flow",
+        );
+    }
+
+    let Some(scope) = p.values.get("scope") else {
+        return err("invalid_request", "scope is required");
+    };
+    let mut scopes = match Scopes::parse(scope) {
+        Ok(s) => s,
+        Err(e) => return err("invalid_scope", &e),
+    };
+    if !scopes.contains("openid") {
+        return err("invalid_scope", "the openid scope is required");
+    }
+    // offline_access asks for a refresh token; a client without that grant simply does not get one.
+    if scopes.contains("offline_access") && !client.allows_grant("refresh_token") {
+        scopes = scopes.without("offline_access");
+    }
+
+    let nonce = p.values.get("nonce").cloned();
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
+        return err("invalid_request", "nonce is too long");
+    }
+
+    let prompt = match parse_prompt(p.values.get("prompt").map(String::as_str)) {
+        Ok(pr) => pr,
+        Err(e) => return err("invalid_request", &e),
+    };
+
+    let max_age = match p.values.get("max_age") {
+        None => None,
+        Some(m) => match m.parse::<i64>() {
+            Ok(v) if v >= 0 && m.bytes().all(|b| b.is_ascii_digit()) => Some(v),
+            _ => {
+                return err(
+                    "invalid_request",
+                    "max_age must be a non-negative number of seconds",
+                );
+            }
+        },
+    };
+
+    let method = p.values.get("code_challenge_method").map(String::as_str);
+    let code_challenge = match (p.values.get("code_challenge"), method) {
+        (None, Some(_)) => {
+            return err(
+                "invalid_request",
+                "code_challenge_method without code_challenge",
+            );
+        }
+        (None, None) if client.is_public => {
+            return err(
+                "invalid_request",
+                "public clients must use PKCE (code_challenge with S256)",
+            );
+        }
+        (None, None) => None,
+        (Some(c), m) => match PkceChallenge::parse(c, m) {
+            Ok(c) => Some(c.as_str().to_string()),
+            Err(e) => return err("invalid_request", &e),
+        },
+    };
+
+    // A hint only: one too long to be a username is dropped rather than refused.
+    let login_hint = p
+        .values
+        .get("login_hint")
+        .filter(|h| h.len() <= MAX_LOGIN_HINT)
+        .cloned();
+
+    Ok(AuthorizeRequest {
+        client_id: client.id.clone(),
+        redirect_uri: fail.redirect_uri,
+        response_mode,
+        scopes,
+        state: fail.state,
+        nonce,
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint,
+    })
+}
+
+fn redirect(mut base: ErrorRedirect, code: &'static str, description: &str) -> AuthorizeError {
+    base.error = code;
+    base.error_description = description.to_string();
+    AuthorizeError::Redirect(base)
+}
+
+/// `prompt` is a space-separated list; `none` must stand alone (OIDC Core 3.1.2.1). Values Porta does not know are
+/// ignored, like unknown parameters.
+fn parse_prompt(s: Option<&str>) -> Result<Prompt, String> {
+    let mut p = Prompt::default();
+    let Some(s) = s else { return Ok(p) };
+    let mut count = 0;
+    for v in s.split(' ').filter(|v| !v.is_empty()) {
+        count += 1;
+        match v {
+            "none" => p.none = true,
+            "login" | "select_account" => p.login = true,
+            "consent" => p.consent = true,
+            _ => {}
+        }
+    }
+    if p.none && count > 1 {
+        return Err("prompt=none cannot be combined with other values".into());
+    }
+    Ok(p)
+}
+
+impl AuthorizeRequest {
+    /// The error response for this request.
+    pub fn error(&self, code: &'static str, description: &str) -> ErrorRedirect {
+        ErrorRedirect {
+            redirect_uri: self.redirect_uri.clone(),
+            response_mode: self.response_mode,
+            state: self.state.clone(),
+            error: code,
+            error_description: description.to_string(),
+        }
+    }
+}
+
+mod scopes_as_string {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::domain::scope::Scopes;
+
+    pub fn serialize<S: Serializer>(s: &Scopes, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_str(&s.to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Scopes, D::Error> {
+        let s = String::deserialize(de)?;
+        Scopes::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn client(is_public: bool) -> Client {
+        Client {
+            id: "app".into(),
+            name: "App".into(),
+            secret_hash: None,
+            is_public,
+            first_party: false,
+            redirect_uris: vec!["https://app.example.com/cb".into()],
+            post_logout_redirect_uris: vec![],
+            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+            created_at: 0,
+        }
+    }
+
+    fn params(extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let mut base: Vec<(String, String)> = [
+            ("client_id", "app"),
+            ("redirect_uri", "https://app.example.com/cb"),
+            ("response_type", "code"),
+            ("scope", "openid profile"),
+            ("state", "xyz"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            base.retain(|(bk, _)| bk != k);
+            base.push((k.to_string(), v.to_string()));
+        }
+        base
+    }
+
+    fn without(name: &str) -> Vec<(String, String)> {
+        params(&[]).into_iter().filter(|(k, _)| k != name).collect()
+    }
+
+    fn redirect_error(r: Result<AuthorizeRequest, AuthorizeError>) -> ErrorRedirect {
+        match r {
+            Err(AuthorizeError::Redirect(e)) => e,
+            other => panic!("expected an error redirect, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_request_parses() {
+        let r = parse(
+            &params(&[("nonce", "n-1"), ("max_age", "60"), ("login_hint", "alice")]),
+            Some(&client(false)),
+        )
+        .unwrap();
+        assert_eq!(r.client_id, "app");
+        assert_eq!(r.scopes.to_string(), "openid profile");
+        assert_eq!(r.state.as_deref(), Some("xyz"));
+        assert_eq!(r.nonce.as_deref(), Some("n-1"));
+        assert_eq!(r.max_age, Some(60));
+        assert_eq!(r.login_hint.as_deref(), Some("alice"));
+        assert_eq!(r.response_mode, ResponseMode::Query);
+        assert_eq!(r.prompt, Prompt::default());
+    }
+
+    #[test]
+    fn unknown_client_or_redirect_uri_is_a_page_never_a_redirect() {
+        assert!(matches!(
+            parse(&params(&[]), None),
+            Err(AuthorizeError::Page(_))
+        ));
+        assert!(matches!(
+            parse(&without("client_id"), Some(&client(false))),
+            Err(AuthorizeError::Page(_))
+        ));
+        assert!(matches!(
+            parse(&without("redirect_uri"), Some(&client(false))),
+            Err(AuthorizeError::Page(_))
+        ));
+        for bad in [
+            "https://evil.example.com/cb",
+            "https://app.example.com/cb/",
+            "https://app.example.com/cb?x=1",
+            "https://APP.example.com/cb",
+        ] {
+            let r = parse(&params(&[("redirect_uri", bad)]), Some(&client(false)));
+            assert!(matches!(r, Err(AuthorizeError::Page(_))), "{bad}");
+        }
+        let mut twice = params(&[]);
+        twice.push(("redirect_uri".into(), "https://evil.example.com/cb".into()));
+        assert!(matches!(
+            parse(&twice, Some(&client(false))),
+            Err(AuthorizeError::Page(_))
+        ));
+    }
+
+    #[test]
+    fn protocol_errors_redirect_with_state() {
+        let c = client(false);
+        for (extra, code) in [
+            (
+                vec![("response_type", "token")],
+                "unsupported_response_type",
+            ),
+            (vec![("scope", "profile")], "invalid_scope"),
+            (vec![("scope", "openid admin")], "invalid_scope"),
+            (vec![("max_age", "-1")], "invalid_request"),
+            (vec![("max_age", "soon")], "invalid_request"),
+            (vec![("prompt", "none login")], "invalid_request"),
+            (
+                vec![
+                    ("code_challenge", CHALLENGE),
+                    ("code_challenge_method", "plain"),
+                ],
+                "invalid_request",
+            ),
+            (vec![("code_challenge", CHALLENGE)], "invalid_request"),
+            (vec![("code_challenge_method", "S256")], "invalid_request"),
+            (vec![("request", "eyJ...")], "request_not_supported"),
+            (vec![("response_mode", "fragment")], "invalid_request"),
+        ] {
+            let e = redirect_error(parse(&params(&extra), Some(&c)));
+            assert_eq!(e.error, code, "{extra:?}");
+            assert_eq!(e.state.as_deref(), Some("xyz"), "{extra:?}");
+            assert_eq!(e.redirect_uri, "https://app.example.com/cb");
+        }
+        assert_eq!(
+            redirect_error(parse(&without("response_type"), Some(&c))).error,
+            "invalid_request"
+        );
+        assert_eq!(
+            redirect_error(parse(&without("scope"), Some(&c))).error,
+            "invalid_request"
+        );
+        let mut twice = params(&[]);
+        twice.push(("scope".into(), "openid".into()));
+        assert_eq!(
+            redirect_error(parse(&twice, Some(&c))).error,
+            "invalid_request"
+        );
+    }
+
+    #[test]
+    fn public_clients_need_pkce_s256() {
+        let e = redirect_error(parse(&params(&[]), Some(&client(true))));
+        assert_eq!(e.error, "invalid_request");
+        let r = parse(
+            &params(&[
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ]),
+            Some(&client(true)),
+        )
+        .unwrap();
+        assert_eq!(r.code_challenge.as_deref(), Some(CHALLENGE));
+    }
+
+    #[test]
+    fn empty_values_are_absent_and_unknown_parameters_ignored() {
+        let r = parse(
+            &params(&[("nonce", ""), ("ui_locales", "de"), ("colour", "blue")]),
+            Some(&client(false)),
+        )
+        .unwrap();
+        assert_eq!(r.nonce, None);
+        let e = redirect_error(parse(
+            &params(&[("response_type", "")]),
+            Some(&client(false)),
+        ));
+        assert_eq!(e.error, "invalid_request");
+    }
+
+    #[test]
+    fn prompt_and_response_mode() {
+        let r = parse(
+            &params(&[("prompt", "login consent"), ("response_mode", "form_post")]),
+            Some(&client(false)),
+        )
+        .unwrap();
+        assert!(r.prompt.login && r.prompt.consent && !r.prompt.none);
+        assert_eq!(r.response_mode, ResponseMode::FormPost);
+        let r = parse(&params(&[("prompt", "none")]), Some(&client(false))).unwrap();
+        assert!(r.prompt.none);
+        // An error after response_mode is known goes back the same way.
+        let e = redirect_error(parse(
+            &params(&[("response_mode", "form_post"), ("scope", "email")]),
+            Some(&client(false)),
+        ));
+        assert_eq!(e.response_mode, ResponseMode::FormPost);
+    }
+
+    #[test]
+    fn offline_access_needs_the_refresh_grant() {
+        let mut c = client(false);
+        let r = parse(&params(&[("scope", "openid offline_access")]), Some(&c)).unwrap();
+        assert!(r.scopes.contains("offline_access"));
+        c.grant_types = vec!["authorization_code".into()];
+        let r = parse(&params(&[("scope", "openid offline_access")]), Some(&c)).unwrap();
+        assert!(!r.scopes.contains("offline_access"));
+    }
+
+    #[test]
+    fn overlong_values_are_refused() {
+        let long_state = "s".repeat(MAX_STATE + 1);
+        let e = redirect_error(parse(
+            &params(&[("state", &long_state)]),
+            Some(&client(false)),
+        ));
+        assert_eq!((e.error, e.state), ("invalid_request", None));
+        let long_nonce = "n".repeat(MAX_NONCE + 1);
+        let e = redirect_error(parse(
+            &params(&[("nonce", &long_nonce)]),
+            Some(&client(false)),
+        ));
+        assert_eq!(e.error, "invalid_request");
+    }
+
+    #[test]
+    fn requests_survive_the_session_round_trip() {
+        let r = parse(
+            &params(&[("scope", "openid email profile")]),
+            Some(&client(false)),
+        )
+        .unwrap();
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(serde_json::from_str::<AuthorizeRequest>(&json).unwrap(), r);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics_and_never_redirects_elsewhere(
+            pairs in proptest::collection::vec(
+                (prop::sample::select(vec!["client_id", "redirect_uri", "response_type", "scope", "state",
+                    "prompt", "max_age", "code_challenge", "code_challenge_method", "response_mode", "nonce"]),
+                 "\\PC{0,20}"),
+                0..12)
+        ) {
+            let params: Vec<(String, String)> = pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            if let Err(AuthorizeError::Redirect(e)) = parse(&params, Some(&client(false))) {
+                prop_assert_eq!(e.redirect_uri, "https://app.example.com/cb");
+            }
+        }
+    }
+}

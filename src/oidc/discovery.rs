@@ -1,0 +1,124 @@
+//! `GET /.well-known/openid-configuration` (OpenID Connect Discovery 1.0, section 3): the metadata of what Porta
+//! serves, built once at start from the settings and served as precomputed bytes.
+//!
+//! It advertises only what works. An issue that lands an endpoint adds its fields in `Discovery::from_settings`
+//! (and a line to the snapshot test), nothing else.
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+use crate::config::Settings;
+
+/// The discovery document. Optional members are left out until the feature behind them exists.
+#[derive(Debug, Clone, Serialize)]
+pub struct Discovery {
+    /// Exactly the configured issuer (section 3; compared byte for byte by relying parties, section 4.3).
+    pub issuer: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub userinfo_endpoint: Option<String>,
+    pub jwks_uri: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_session_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspection_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revocation_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scopes_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub response_types_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub response_modes_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub grant_types_supported: Vec<&'static str>,
+    /// Subject identifiers are the same for every client.
+    pub subject_types_supported: Vec<&'static str>,
+    /// Every token Porta signs is RS256 (DESIGN.md, "Signing keys").
+    pub id_token_signing_alg_values_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub claims_supported: Vec<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub code_challenge_methods_supported: Vec<&'static str>,
+}
+
+impl Discovery {
+    /// The metadata for what is served now.
+    pub fn from_settings(settings: &Settings) -> Discovery {
+        let url = |path: &str| format!("{}{path}", settings.issuer);
+        Discovery {
+            issuer: settings.issuer.clone(),
+            authorization_endpoint: None,
+            token_endpoint: Some(url("/token")),
+            userinfo_endpoint: Some(url("/userinfo")),
+            jwks_uri: url("/jwks.json"),
+            end_session_endpoint: None,
+            introspection_endpoint: Some(url("/introspect")),
+            revocation_endpoint: Some(url("/revoke")),
+            scopes_supported: crate::domain::scope::SUPPORTED.to_vec(),
+            response_types_supported: Vec::new(),
+            response_modes_supported: Vec::new(),
+            grant_types_supported: crate::oidc::token::GRANT_TYPES.to_vec(),
+            subject_types_supported: vec!["public"],
+            id_token_signing_alg_values_supported: vec!["RS256"],
+            token_endpoint_auth_methods_supported: crate::oidc::client_auth::AUTH_METHODS.to_vec(),
+            claims_supported: crate::tokens::claims::CLAIMS_SUPPORTED.to_vec(),
+            code_challenge_methods_supported: vec!["S256"],
+        }
+    }
+}
+
+/// The serialized document, shared by every worker (`web::Data`).
+#[derive(Debug, Clone)]
+pub struct DiscoveryDocument(pub web::Bytes);
+
+impl DiscoveryDocument {
+    pub fn new(discovery: &Discovery) -> Result<DiscoveryDocument, serde_json::Error> {
+        Ok(DiscoveryDocument(web::Bytes::from(serde_json::to_vec(discovery)?)))
+    }
+}
+
+pub async fn discovery_get(doc: web::Data<DiscoveryDocument>) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "application/json"))
+        // Changes only with a restart (configuration or version); an hour keeps relying parties current.
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(doc.0.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn issuer_is_exact_and_only_working_features_are_listed() {
+        let settings = Settings {
+            issuer: "https://id.example.com/tenant".into(),
+            ..Settings::default()
+        };
+        let v: serde_json::Value =
+            serde_json::from_slice(&DiscoveryDocument::new(&Discovery::from_settings(&settings)).unwrap().0)
+                .unwrap();
+        assert_eq!(v["issuer"], "https://id.example.com/tenant");
+        assert_eq!(v["jwks_uri"], "https://id.example.com/tenant/jwks.json");
+        assert_eq!(v["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+        assert_eq!(v["token_endpoint"], "https://id.example.com/tenant/token");
+        assert_eq!(v["introspection_endpoint"], "https://id.example.com/tenant/introspect");
+        assert_eq!(v["revocation_endpoint"], "https://id.example.com/tenant/revoke");
+        assert_eq!(
+            v["grant_types_supported"],
+            serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+        );
+        assert_eq!(
+            v["token_endpoint_auth_methods_supported"],
+            serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+        );
+        assert_eq!(v["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    }
+}

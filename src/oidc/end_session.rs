@@ -1,0 +1,410 @@
+//! The end-session endpoint, `GET` and `POST /logout` (OpenID Connect RP-Initiated Logout 1.0).
+//!
+//! - `id_token_hint` counts when it verifies with any published key, a retiring one included; its expiry does not
+//!   matter (a hint is often old). It names the client through `aud` (or `azp`), which must agree with `client_id`.
+//! - `post_logout_redirect_uri` is followed only when registered for that client, with `state` echoed; otherwise
+//!   the person gets a page, never a redirect.
+//! - Without a hint for the signed-in user's session, the person is asked to confirm (a CSRF-protected form), so a
+//!   link on another site cannot sign anyone out.
+//! - Ending the session deletes its row (every instance sees that) and clears the cookie.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::db::models::clients::{self, Client};
+use crate::error::PageError;
+use crate::oidc::authorize::response::redirect_url;
+use crate::session::{SignIn, TypedSession};
+use crate::startup::AppState;
+use crate::web::{csrf, render};
+
+/// Longest `state` echoed back.
+const MAX_STATE: usize = 2048;
+
+#[derive(Template)]
+#[template(path = "logout_confirm.html")]
+struct ConfirmPage<'a> {
+    csrf_token: &'a str,
+    username: &'a str,
+    client_name: Option<&'a str>,
+    client_id: Option<&'a str>,
+    post_logout_redirect_uri: Option<&'a str>,
+    state: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "logged_out.html")]
+struct LoggedOutPage;
+
+/// The claims of an `id_token_hint` that matter here.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HintClaims {
+    pub sub: String,
+    #[serde(deserialize_with = "one_or_many")]
+    pub aud: Vec<String>,
+    #[serde(default)]
+    pub azp: Option<String>,
+    #[serde(default)]
+    pub sid: Option<String>,
+}
+
+fn one_or_many<'de, D: serde::Deserializer<'de>>(de: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(de)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
+
+impl HintClaims {
+    /// The client the token was issued to: its only audience, or `azp` when it has several (OIDC Core 2).
+    pub fn client_id(&self) -> Option<&str> {
+        match self.aud.as_slice() {
+            [one] => Some(one.as_str()),
+            _ => self
+                .azp
+                .as_deref()
+                .filter(|azp| self.aud.iter().any(|a| a == azp)),
+        }
+    }
+
+    /// Whether the hint was issued in this very sign-in session.
+    pub fn matches(&self, sign_in: &SignIn) -> bool {
+        self.sub == sign_in.user_id && self.sid.as_deref().is_none_or(|sid| sid == sign_in.sid)
+    }
+}
+
+/// The logout request after validation.
+#[derive(Debug, Clone, Default)]
+pub struct LogoutRequest {
+    pub hint: Option<HintClaims>,
+    pub client_id: Option<String>,
+    pub post_logout_redirect_uri: Option<String>,
+    pub state: Option<String>,
+    /// The form came from Porta's own confirmation page (or the account page).
+    pub confirmed: bool,
+    pub csrf_token: Option<String>,
+}
+
+/// Reads the parameters: empty values count as absent, repeated ones are refused. `verify_hint` checks a hint's
+/// signature and issuer and returns its claims.
+pub fn parse(
+    params: &[(String, String)],
+    verify_hint: impl FnOnce(&str) -> Option<HintClaims>,
+) -> Result<LogoutRequest, String> {
+    let mut values: BTreeMap<&str, &str> = BTreeMap::new();
+    for (k, v) in params.iter().filter(|(_, v)| !v.is_empty()) {
+        if values.insert(k.as_str(), v.as_str()).is_some() {
+            return Err(format!("The parameter {k} was sent more than once."));
+        }
+    }
+    let hint = values.get("id_token_hint").and_then(|t| verify_hint(t));
+    let param_client = values.get("client_id").map(|s| s.to_string());
+    let hint_client = hint
+        .as_ref()
+        .and_then(|h| h.client_id())
+        .map(str::to_string);
+    let client_id = match (param_client, hint_client) {
+        (Some(p), Some(h)) if p != h => {
+            return Err("The client_id does not match the id_token_hint.".into());
+        }
+        (Some(c), _) | (None, Some(c)) => Some(c),
+        (None, None) => None,
+    };
+    let post_logout_redirect_uri = values
+        .get("post_logout_redirect_uri")
+        .map(|s| s.to_string());
+    if post_logout_redirect_uri.is_some() && client_id.is_none() {
+        return Err(
+            "A post_logout_redirect_uri needs an id_token_hint or a client_id to check it against."
+                .into(),
+        );
+    }
+    Ok(LogoutRequest {
+        hint,
+        client_id,
+        post_logout_redirect_uri,
+        state: values
+            .get("state")
+            .filter(|s| s.len() <= MAX_STATE)
+            .map(|s| s.to_string()),
+        confirmed: values.contains_key("confirm"),
+        csrf_token: values.get(csrf::FIELD).map(|s| s.to_string()),
+    })
+}
+
+/// Checks `post_logout_redirect_uri` against the client's registered list (exact match).
+pub fn check_redirect(req: &LogoutRequest, client: Option<&Client>) -> Result<(), String> {
+    match (&req.post_logout_redirect_uri, client) {
+        (None, _) => Ok(()),
+        (Some(uri), Some(c)) if c.post_logout_redirect_uris.iter().any(|r| r == uri) => Ok(()),
+        (Some(_), _) => Err(
+            "The post_logout_redirect_uri is not registered for this application, so Porta will not send you there."
+                .into(),
+        ),
+    }
+}
+
+/// What to do with a valid request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// End the session (if any) and finish.
+    SignOut,
+    /// Ask the person first.
+    Confirm,
+}
+
+pub fn decide(req: &LogoutRequest, signed_in: Option<&SignIn>) -> Decision {
+    match signed_in {
+        None => Decision::SignOut,
+        Some(_) if req.confirmed => Decision::SignOut,
+        Some(s) if req.hint.as_ref().is_some_and(|h| h.matches(s)) => Decision::SignOut,
+        Some(_) => Decision::Confirm,
+    }
+}
+
+/// `GET /logout`.
+pub async fn logout_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, PageError> {
+    let params = serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+        .map_err(|_| PageError::bad_request("The request's parameters could not be read."))?;
+    logout(&state, &session, params, false).await
+}
+
+/// `POST /logout`: from a relying party (form-serialized) or from Porta's own confirmation and account pages.
+pub async fn logout_post(
+    state: web::Data<AppState>,
+    session: TypedSession,
+    form: web::Form<Vec<(String, String)>>,
+) -> Result<HttpResponse, PageError> {
+    logout(&state, &session, form.into_inner(), true).await
+}
+
+async fn logout(
+    state: &AppState,
+    session: &TypedSession,
+    params: Vec<(String, String)>,
+    is_post: bool,
+) -> Result<HttpResponse, PageError> {
+    let issuer = state.settings.issuer.clone();
+    let keys = state.keys.current();
+    let mut req = parse(&params, |token| verify_hint(&keys, &issuer, token))
+        .map_err(PageError::bad_request)?;
+    // Only a POST of Porta's own form can confirm; a confirmation must carry the session's CSRF token.
+    req.confirmed &= is_post;
+    if req.confirmed {
+        csrf::check(session, req.csrf_token.as_deref())?;
+    }
+    let client = match req.client_id.clone() {
+        Some(id) => state.db.run(move |c| clients::by_id(c, &id)).await?,
+        None => None,
+    };
+    if req.client_id.is_some() && client.is_none() {
+        return Err(PageError::bad_request(
+            "The application that sent you here is not registered with Porta.",
+        ));
+    }
+    check_redirect(&req, client.as_ref()).map_err(PageError::bad_request)?;
+
+    let signed_in = session.sign_in_state();
+    match decide(&req, signed_in.as_ref()) {
+        Decision::Confirm => {
+            let username = match &signed_in {
+                Some(s) => {
+                    let id = s.user_id.clone();
+                    state
+                        .db
+                        .run(move |c| crate::db::models::users::by_id(c, &id))
+                        .await?
+                        .map(|u| u.username)
+                        .unwrap_or_default()
+                }
+                None => String::new(),
+            };
+            let page = ConfirmPage {
+                csrf_token: &csrf::token(session)?,
+                username: &username,
+                client_name: client.as_ref().map(|c| c.name.as_str()),
+                client_id: client.as_ref().map(|c| c.id.as_str()),
+                post_logout_redirect_uri: req.post_logout_redirect_uri.as_deref(),
+                state: req.state.as_deref(),
+            };
+            Ok(render(StatusCode::OK, &page))
+        }
+        Decision::SignOut => {
+            if let Some(s) = &signed_in {
+                tracing::info!(target: "porta::audit", action = "logout", user_id = %s.user_id, "signed out");
+            }
+            session.sign_out();
+            Ok(finish(&req, is_post))
+        }
+    }
+}
+
+/// After signing out: back to the client when it asked and may, else the signed-out page.
+fn finish(req: &LogoutRequest, is_post: bool) -> HttpResponse {
+    if let Some(uri) = &req.post_logout_redirect_uri {
+        let fields: Vec<(&str, String)> = req.state.iter().map(|s| ("state", s.clone())).collect();
+        if let Some(location) = redirect_url(uri, &fields) {
+            let status = if is_post {
+                StatusCode::SEE_OTHER
+            } else {
+                StatusCode::FOUND
+            };
+            return crate::web::redirect(status, &location);
+        }
+    }
+    render(StatusCode::OK, &LoggedOutPage)
+}
+
+/// Verifies a hint: RS256 with a published key, this issuer, `sub` and `aud` present; expiry ignored.
+fn verify_hint(keys: &crate::keys::KeySet, issuer: &str, token: &str) -> Option<HintClaims> {
+    use jsonwebtoken::{Algorithm, Validation};
+    if token.len() > 16 * 1024 {
+        return None;
+    }
+    let mut v = Validation::new(Algorithm::RS256);
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.validate_aud = false;
+    v.set_issuer(&[issuer]);
+    v.set_required_spec_claims(&["iss", "sub", "aud"]);
+    match keys.verify::<HintClaims>(token, &v) {
+        Ok(data) => Some(data.claims),
+        Err(e) => {
+            tracing::debug!(error = %e, "id_token_hint refused");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn hint(sub: &str, aud: &[&str], sid: Option<&str>) -> HintClaims {
+        HintClaims {
+            sub: sub.into(),
+            aud: aud.iter().map(|a| a.to_string()).collect(),
+            azp: None,
+            sid: sid.map(str::to_string),
+        }
+    }
+
+    fn client() -> Client {
+        Client {
+            id: "app".into(),
+            name: "App".into(),
+            secret_hash: None,
+            is_public: false,
+            first_party: false,
+            redirect_uris: vec![],
+            post_logout_redirect_uris: vec!["https://app.example.com/bye".into()],
+            grant_types: vec![],
+            created_at: 0,
+        }
+    }
+
+    fn sign_in() -> SignIn {
+        SignIn {
+            user_id: "u1".into(),
+            auth_time: 0,
+            sid: "s1".into(),
+        }
+    }
+
+    #[test]
+    fn the_hint_names_the_client_and_must_agree_with_client_id() {
+        let h = || Some(hint("u1", &["app"], Some("s1")));
+        let r = parse(&pairs(&[("id_token_hint", "t")]), |_| h()).unwrap();
+        assert_eq!(r.client_id.as_deref(), Some("app"));
+        assert!(
+            parse(
+                &pairs(&[("id_token_hint", "t"), ("client_id", "other")]),
+                |_| h()
+            )
+            .is_err()
+        );
+        let r = parse(
+            &pairs(&[("id_token_hint", "bad"), ("client_id", "app")]),
+            |_| None,
+        )
+        .unwrap();
+        assert!(r.hint.is_none());
+        assert_eq!(r.client_id.as_deref(), Some("app"));
+        assert!(
+            parse(
+                &pairs(&[("post_logout_redirect_uri", "https://app.example.com/bye")]),
+                |_| None
+            )
+            .is_err()
+        );
+        assert!(parse(&pairs(&[("state", "a"), ("state", "b")]), |_| None).is_err());
+    }
+
+    #[test]
+    fn redirects_only_to_registered_uris() {
+        let r = parse(
+            &pairs(&[
+                ("client_id", "app"),
+                ("post_logout_redirect_uri", "https://app.example.com/bye"),
+            ]),
+            |_| None,
+        )
+        .unwrap();
+        assert!(check_redirect(&r, Some(&client())).is_ok());
+        let r = parse(
+            &pairs(&[
+                ("client_id", "app"),
+                ("post_logout_redirect_uri", "https://evil.example.com/"),
+            ]),
+            |_| None,
+        )
+        .unwrap();
+        assert!(check_redirect(&r, Some(&client())).is_err());
+    }
+
+    #[test]
+    fn confirmation_unless_the_hint_is_for_this_session() {
+        let s = sign_in();
+        let mut r = LogoutRequest::default();
+        assert_eq!(decide(&r, None), Decision::SignOut);
+        assert_eq!(decide(&r, Some(&s)), Decision::Confirm);
+        r.hint = Some(hint("u1", &["app"], Some("s1")));
+        assert_eq!(decide(&r, Some(&s)), Decision::SignOut);
+        r.hint = Some(hint("u1", &["app"], Some("old")));
+        assert_eq!(decide(&r, Some(&s)), Decision::Confirm);
+        r.hint = Some(hint("u2", &["app"], None));
+        assert_eq!(decide(&r, Some(&s)), Decision::Confirm);
+        r.confirmed = true;
+        assert_eq!(decide(&r, Some(&s)), Decision::SignOut);
+    }
+
+    #[test]
+    fn several_audiences_need_azp() {
+        let mut h = hint("u", &["a", "b"], None);
+        assert_eq!(h.client_id(), None);
+        h.azp = Some("b".into());
+        assert_eq!(h.client_id(), Some("b"));
+        h.azp = Some("c".into());
+        assert_eq!(h.client_id(), None);
+    }
+}

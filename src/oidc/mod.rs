@@ -1,0 +1,29 @@
+//! The OpenID Connect endpoints. One module per endpoint; `routes` registers them all.
+
+pub mod discovery;
+pub mod jwks;
+
+use actix_web::web;
+
+/// The OpenID Connect routes. Paths are advertised through discovery, which is the contract.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/.well-known/openid-configuration", web::get().to(discovery::discovery_get))
+        .route("/jwks.json", web::get().to(jwks::jwks_get));
+    // Tokens (issue 5).
+    cfg.route("/token", web::post().to(token::token_post))
+        .route("/userinfo", web::get().to(userinfo::userinfo_get))
+        .route("/userinfo", web::post().to(userinfo::userinfo_post))
+        .route("/introspect", web::post().to(introspect::introspect_post))
+        .route("/revoke", web::post().to(revoke::revoke_post));
+}
+
+// Browser sign-in (issue 4); routes registered in `web::routes`.
+pub mod authorize;
+pub mod end_session;
+
+// Tokens (issue 5).
+pub mod client_auth;
+pub mod introspect;
+pub mod revoke;
+pub mod token;
+pub mod userinfo;

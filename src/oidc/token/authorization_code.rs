@@ -1,0 +1,211 @@
+//! The `authorization_code` grant (RFC 6749 4.1.3, OIDC Core 3.1.3): the code must belong to the client, be
+//! presented with the same `redirect_uri`, pass PKCE (RFC 7636 4.6), and be used once. A replayed code is
+//! refused and everything issued from it is revoked (RFC 6749 4.1.2): its access token by `jti` and its refresh
+//! family. The code's redemption, the refresh token and the record of what was issued commit together.
+
+use crate::config::Settings;
+use crate::crypto::secrets;
+use crate::db::models::auth_codes::{self, AuthCode, Redeemed};
+use crate::db::models::clients::Client;
+use crate::db::models::refresh_tokens::{self, NewRefreshToken};
+use crate::db::models::{revoked_jtis, users};
+use crate::db::{AnyConnection, write_tx};
+use crate::domain::pkce::PkceChallenge;
+use crate::domain::scope::Scopes;
+use crate::error::OAuthError;
+use crate::startup::AppState;
+use crate::tokens::mint::{TokenRequest, UserGrant};
+
+use super::params::Params;
+use super::{TokenResponse, TxError, new_jti, sign};
+
+/// What the client sent with the code.
+struct Presented {
+    code_hash: String,
+    redirect_uri: String,
+    code_verifier: Option<String>,
+}
+
+enum Outcome {
+    Issued {
+        req: Box<TokenRequest>,
+        refresh_token: Option<String>,
+    },
+    Replayed,
+    Invalid,
+}
+
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant("authorization_code") {
+        return Err(OAuthError::unauthorized_client(
+            "this client is not registered for the authorization_code grant",
+        ));
+    }
+    let code = params.require("code")?;
+    let presented = Presented {
+        code_hash: secrets::hash_secret(code),
+        redirect_uri: params.require("redirect_uri")?.to_string(),
+        code_verifier: params.get("code_verifier").map(str::to_string),
+    };
+    if client.is_public && presented.code_verifier.is_none() {
+        return Err(OAuthError::invalid_request(
+            "code_verifier is required: public clients must use PKCE",
+        ));
+    }
+    let now = state.now();
+    let settings = state.settings.clone();
+    let client = client.clone();
+    let outcome = state
+        .db
+        .run(move |c| {
+            write_tx(c, |c| redeem(c, &settings, &client, &presented, now))
+                .map_err(OAuthError::from)
+        })
+        .await?;
+    match outcome {
+        Outcome::Issued { req, refresh_token } => {
+            let scope = req.scopes.to_string();
+            let minted = sign(state, *req).await?;
+            Ok(TokenResponse::new(minted, refresh_token, scope))
+        }
+        Outcome::Replayed => Err(OAuthError::invalid_grant(
+            "the authorization code was already used; the tokens issued from it are revoked",
+        )),
+        Outcome::Invalid => Err(OAuthError::invalid_grant(
+            "the authorization code is invalid or expired",
+        )),
+    }
+}
+
+/// Redeems the code inside the write transaction. Refusals roll back (the code stays usable by its rightful
+/// client until it expires); a replay commits its revocations and reports `Replayed`.
+fn redeem(
+    c: &mut AnyConnection,
+    settings: &Settings,
+    client: &Client,
+    presented: &Presented,
+    now: i64,
+) -> Result<Outcome, TxError> {
+    let code = match auth_codes::redeem(c, &presented.code_hash, now)? {
+        Redeemed::Invalid => return Ok(Outcome::Invalid),
+        Redeemed::Replayed(code) => {
+            revoke_issued(c, settings, &code, now)?;
+            tracing::warn!(client_id = %code.client_id, "authorization code replayed; issued tokens revoked");
+            return Ok(Outcome::Replayed);
+        }
+        Redeemed::Fresh(code) => code,
+    };
+    check(client, presented, &code)?;
+    let user = users::by_id(c, &code.user_id)?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| OAuthError::invalid_grant("the user is no longer allowed to sign in"))?;
+    let scopes = Scopes::parse(&code.scope)
+        .map_err(|_| OAuthError::invalid_grant("the authorization code is invalid"))?;
+    let amr: Vec<String> = code.amr.split_whitespace().map(str::to_string).collect();
+    let req = TokenRequest {
+        client_id: client.id.clone(),
+        scopes,
+        jti: new_jti(),
+        now,
+        user: Some(UserGrant {
+            user,
+            auth_time: code.auth_time,
+            sid: Some(code.sid.clone()),
+            amr,
+            nonce: code.nonce.clone(),
+        }),
+    };
+    let mut refresh_token = None;
+    let mut family_id = None;
+    if client.allows_grant("refresh_token") {
+        let token = secrets::random_token();
+        let family = uuid::Uuid::new_v4().to_string();
+        refresh_tokens::insert(
+            c,
+            &NewRefreshToken {
+                token_hash: secrets::hash_secret(&token),
+                family_id: family.clone(),
+                client_id: client.id.clone(),
+                user_id: code.user_id.clone(),
+                sid: Some(code.sid.clone()),
+                scope: req.scopes.to_string(),
+                auth_time: code.auth_time,
+                created_at: now,
+                expires_at: now + settings.tokens.refresh_token_ttl.as_secs() as i64,
+                amr: code.amr.clone(),
+                access_jti: Some(req.jti.clone()),
+                access_expires_at: Some(req.access_expires_at(settings)),
+            },
+        )?;
+        refresh_token = Some(token);
+        family_id = Some(family);
+    }
+    auth_codes::record_issued(c, &presented.code_hash, &req.jti, family_id.as_deref())?;
+    Ok(Outcome::Issued {
+        req: Box::new(req),
+        refresh_token,
+    })
+}
+
+/// The code belongs to this client, came back to the same redirect URI, and PKCE holds.
+fn check(client: &Client, presented: &Presented, code: &AuthCode) -> Result<(), OAuthError> {
+    if code.client_id != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the authorization code was issued to another client",
+        ));
+    }
+    // OIDC Core 3.1.3.2: identical to the redirect_uri of the authorization request.
+    if code.redirect_uri != presented.redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri does not match the authorization request",
+        ));
+    }
+    match (&code.code_challenge, &presented.code_verifier) {
+        (Some(challenge), Some(verifier)) => {
+            if !PkceChallenge::from_stored(challenge.clone()).verify(verifier) {
+                return Err(OAuthError::invalid_grant(
+                    "code_verifier does not match the code_challenge",
+                ));
+            }
+        }
+        (Some(_), None) => {
+            return Err(OAuthError::invalid_grant("code_verifier is required"));
+        }
+        // A verifier without a challenge would let an attacker's code pass as PKCE-protected.
+        (None, Some(_)) => {
+            return Err(OAuthError::invalid_grant(
+                "code_verifier sent but the authorization request had no code_challenge",
+            ));
+        }
+        (None, None) if client.is_public => {
+            return Err(OAuthError::invalid_grant("public clients must use PKCE"));
+        }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
+/// Revokes what a code issued: its access token until it expires, and its refresh family with every access
+/// token issued from that family.
+fn revoke_issued(
+    c: &mut AnyConnection,
+    settings: &Settings,
+    code: &AuthCode,
+    now: i64,
+) -> Result<(), TxError> {
+    if let Some(jti) = &code.access_jti {
+        let issued_at = code.used_at.unwrap_or(now);
+        let exp = issued_at + settings.tokens.access_token_ttl.as_secs() as i64;
+        if exp > now {
+            revoked_jtis::revoke(c, jti, exp)?;
+        }
+    }
+    if let Some(family) = &code.family_id {
+        refresh_tokens::revoke_family(c, family, now)?;
+    }
+    Ok(())
+}

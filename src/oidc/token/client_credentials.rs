@@ -1,0 +1,41 @@
+//! The `client_credentials` grant (RFC 6749 4.4): a confidential client registered for it gets an access token
+//! about itself (`sub` = its client id). No refresh token, no ID token, nothing written. Porta's scopes all
+//! concern a user, so a client asking for any scope is refused with `invalid_scope`.
+
+use crate::db::models::clients::Client;
+use crate::domain::scope::Scopes;
+use crate::error::OAuthError;
+use crate::startup::AppState;
+use crate::tokens::mint::TokenRequest;
+
+use super::params::Params;
+use super::{TokenResponse, new_jti, sign};
+
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    if client.is_public || !client.allows_grant("client_credentials") {
+        return Err(OAuthError::unauthorized_client(
+            "this client is not registered for the client_credentials grant",
+        ));
+    }
+    if let Some(scope) = params.get("scope") {
+        let scopes = Scopes::parse(scope).map_err(OAuthError::invalid_scope)?;
+        if !scopes.is_empty() {
+            return Err(OAuthError::invalid_scope(
+                "the client_credentials grant carries no user scopes",
+            ));
+        }
+    }
+    let req = TokenRequest {
+        client_id: client.id.clone(),
+        scopes: Scopes::default(),
+        jti: new_jti(),
+        now: state.now(),
+        user: None,
+    };
+    let minted = sign(state, req).await?;
+    Ok(TokenResponse::new(minted, None, String::new()))
+}

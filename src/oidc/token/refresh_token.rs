@@ -1,0 +1,145 @@
+//! The `refresh_token` grant (RFC 6749 6, OIDC Core 12): the token is bound to its client and rotated on every
+//! use; presenting an already-rotated token means a copy leaked, so its whole family is revoked (OAuth 2.0
+//! Security BCP 4.14.2). A narrower `scope` may be requested for the new access token, never a wider one; the
+//! new refresh token keeps the original grant's scope (RFC 6749 6). A disabled user gets nothing.
+
+use crate::config::Settings;
+use crate::crypto::secrets;
+use crate::db::models::clients::Client;
+use crate::db::models::refresh_tokens::{self, Claimed, NewRefreshToken};
+use crate::db::models::users;
+use crate::db::{AnyConnection, write_tx};
+use crate::domain::scope::Scopes;
+use crate::error::OAuthError;
+use crate::startup::AppState;
+use crate::tokens::mint::{TokenRequest, UserGrant};
+
+use super::params::Params;
+use super::{TokenResponse, TxError, new_jti, sign};
+
+enum Outcome {
+    Issued {
+        req: Box<TokenRequest>,
+        refresh_token: String,
+    },
+    Reused,
+    Invalid,
+}
+
+pub async fn exchange(
+    state: &AppState,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    if !client.allows_grant("refresh_token") {
+        return Err(OAuthError::unauthorized_client(
+            "this client is not registered for the refresh_token grant",
+        ));
+    }
+    let token_hash = secrets::hash_secret(params.require("refresh_token")?);
+    let requested = params
+        .get("scope")
+        .map(Scopes::parse)
+        .transpose()
+        .map_err(OAuthError::invalid_scope)?;
+    let now = state.now();
+    let settings = state.settings.clone();
+    let client = client.clone();
+    let outcome = state
+        .db
+        .run(move |c| {
+            write_tx(c, |c| {
+                rotate(c, &settings, &client, &token_hash, requested, now)
+            })
+            .map_err(OAuthError::from)
+        })
+        .await?;
+    match outcome {
+        Outcome::Issued { req, refresh_token } => {
+            let scope = req.scopes.to_string();
+            let minted = sign(state, *req).await?;
+            Ok(TokenResponse::new(minted, Some(refresh_token), scope))
+        }
+        Outcome::Reused => Err(OAuthError::invalid_grant(
+            "the refresh token was already used; its whole family is revoked",
+        )),
+        Outcome::Invalid => Err(OAuthError::invalid_grant(
+            "the refresh token is invalid, expired or revoked",
+        )),
+    }
+}
+
+/// Rotates the token inside the write transaction. Refusals roll back; a reuse commits the family's revocation.
+fn rotate(
+    c: &mut AnyConnection,
+    settings: &Settings,
+    client: &Client,
+    token_hash: &str,
+    requested: Option<Scopes>,
+    now: i64,
+) -> Result<Outcome, TxError> {
+    let old = match refresh_tokens::claim(c, token_hash, now)? {
+        Claimed::Invalid => return Ok(Outcome::Invalid),
+        Claimed::Reused(old) => {
+            refresh_tokens::revoke_family(c, &old.family_id, now)?;
+            tracing::warn!(client_id = %old.client_id, "rotated refresh token reused; family revoked");
+            return Ok(Outcome::Reused);
+        }
+        Claimed::Fresh(old) => old,
+    };
+    if old.client_id != client.id {
+        return Err(
+            OAuthError::invalid_grant("the refresh token was issued to another client").into(),
+        );
+    }
+    let granted = Scopes::parse(&old.scope)
+        .map_err(|_| OAuthError::invalid_grant("the refresh token is invalid"))?;
+    let scopes = match requested {
+        Some(r) if !r.is_subset_of(&granted) => {
+            return Err(OAuthError::invalid_scope(
+                "the requested scope exceeds the scope originally granted",
+            )
+            .into());
+        }
+        Some(r) if !r.is_empty() => r,
+        _ => granted,
+    };
+    let user = users::by_id(c, &old.user_id)?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| OAuthError::invalid_grant("the user is no longer allowed to sign in"))?;
+    let req = TokenRequest {
+        client_id: client.id.clone(),
+        scopes,
+        jti: new_jti(),
+        now,
+        user: Some(UserGrant {
+            user,
+            auth_time: old.auth_time,
+            sid: old.sid.clone(),
+            amr: old.amr.split_whitespace().map(str::to_string).collect(),
+            nonce: None,
+        }),
+    };
+    let token = secrets::random_token();
+    refresh_tokens::insert(
+        c,
+        &NewRefreshToken {
+            token_hash: secrets::hash_secret(&token),
+            family_id: old.family_id.clone(),
+            client_id: old.client_id.clone(),
+            user_id: old.user_id.clone(),
+            sid: old.sid.clone(),
+            scope: old.scope.clone(),
+            auth_time: old.auth_time,
+            created_at: now,
+            expires_at: now + settings.tokens.refresh_token_ttl.as_secs() as i64,
+            amr: old.amr.clone(),
+            access_jti: Some(req.jti.clone()),
+            access_expires_at: Some(req.access_expires_at(settings)),
+        },
+    )?;
+    Ok(Outcome::Issued {
+        req: Box::new(req),
+        refresh_token: token,
+    })
+}

@@ -1,0 +1,119 @@
+//! `GET`/`POST /userinfo` (OIDC Core 5.3): claims about the user an access token speaks for, released by its
+//! scope. The token comes in the `Authorization: Bearer` header (RFC 6750 2.1) or, for POST, as the
+//! `access_token` form parameter (RFC 6750 2.2), never both. An invalid, expired or revoked token, or one whose
+//! user is gone or disabled, gets 401 with `WWW-Authenticate: Bearer error="invalid_token"`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Serialize;
+
+use crate::db::models::{revoked_jtis, users};
+use crate::error::OAuthError;
+use crate::oidc::token::no_store;
+use crate::oidc::token::params::Params;
+use crate::startup::AppState;
+use crate::tokens::claims::ScopedClaims;
+use crate::tokens::verify::{VerifyError, verify_access_token};
+
+#[derive(Debug, Serialize)]
+struct UserInfo {
+    sub: String,
+    #[serde(flatten)]
+    claims: ScopedClaims,
+}
+
+/// `GET /userinfo`.
+pub async fn userinfo_get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, OAuthError> {
+    let token = bearer(&req)?.ok_or_else(missing)?;
+    answer(&state, token).await
+}
+
+/// `POST /userinfo`.
+pub async fn userinfo_post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<HttpResponse, OAuthError> {
+    let params = Params::from_form(&req, &body)?;
+    let token = match (bearer(&req)?, params.get("access_token")) {
+        (Some(_), Some(_)) => {
+            return Err(OAuthError::invalid_request(
+                "send the access token in one place only",
+            ));
+        }
+        (Some(t), None) => t,
+        (None, Some(t)) => t.to_string(),
+        (None, None) => return Err(missing()),
+    };
+    answer(&state, token).await
+}
+
+fn missing() -> OAuthError {
+    OAuthError::invalid_token("an access token is required")
+}
+
+/// The token of an `Authorization: Bearer` header, if there is one.
+fn bearer(req: &HttpRequest) -> Result<Option<String>, OAuthError> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| OAuthError::invalid_token("malformed Authorization header"))?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim().to_string()))
+        }
+        _ => Err(OAuthError::invalid_token("use the Bearer scheme")),
+    }
+}
+
+async fn answer(state: &AppState, token: String) -> Result<HttpResponse, OAuthError> {
+    let now = state.now();
+    let claims =
+        verify_access_token(&state.keys.current(), &state.settings, &token, now).map_err(|e| {
+            match e {
+                VerifyError::Expired => OAuthError::invalid_token("the access token has expired"),
+                VerifyError::Invalid => OAuthError::invalid_token("the access token is invalid"),
+            }
+        })?;
+    let scopes = claims.scopes();
+    if !claims.has_user() || !scopes.contains("openid") {
+        return Err(insufficient_scope());
+    }
+    let (jti, sub) = (claims.jti.clone(), claims.sub.clone());
+    let user = state
+        .db
+        .run(move |c| {
+            if revoked_jtis::is_revoked(c, &jti)? {
+                return Ok(None);
+            }
+            users::by_id(c, &sub)
+        })
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| OAuthError::invalid_token("the access token is no longer valid"))?;
+    let body = UserInfo {
+        sub: user.id.clone(),
+        claims: ScopedClaims::for_user(&user, &scopes),
+    };
+    Ok(no_store(HttpResponse::Ok()).json(body))
+}
+
+/// RFC 6750 3.1: a valid token without the `openid` scope.
+fn insufficient_scope() -> OAuthError {
+    OAuthError {
+        code: "insufficient_scope",
+        description: "the access token does not carry the openid scope".into(),
+        status: StatusCode::FORBIDDEN,
+        challenge: Some(
+            "Bearer realm=\"porta\", error=\"insufficient_scope\", scope=\"openid\"".into(),
+        ),
+    }
+}

@@ -1,0 +1,183 @@
+//! Browser sessions: actix-session over the database (`store`), the middleware that carries it, and
+//! `TypedSession`, the one place that knows what a session holds (the signed-in user, when they signed in, the
+//! session's `sid` for ID tokens, the CSRF token, and pending authorization requests).
+
+pub mod store;
+
+use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
+use actix_session::{Session, SessionInsertError, SessionMiddleware};
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::crypto::secrets;
+use crate::db::models::users::{self, User};
+use crate::error::PageError;
+use crate::startup::AppState;
+
+pub use store::{DbSessionStore, Lifetimes, purge_expired};
+
+/// The session cookie's name. It holds only the session key.
+pub const COOKIE_NAME: &str = "porta_session";
+
+/// The names of the values a session holds. The store mirrors some of them into columns.
+pub mod keys {
+    pub const USER_ID: &str = "uid";
+    pub const AUTH_TIME: &str = "auth_time";
+    pub const SID: &str = "sid";
+    pub const IP: &str = "ip";
+    pub const USER_AGENT: &str = "ua";
+    pub const CSRF: &str = "csrf";
+    /// Everything that makes a session signed in.
+    pub const SIGN_IN: &[&str] = &[USER_ID, AUTH_TIME, SID, IP, USER_AGENT];
+}
+
+/// The key actix-session signs the cookie with.
+///
+/// The signature is not what protects a session: the cookie's value is 256 random bits, looked up by its SHA-256,
+/// so a forged or altered cookie names no session. actix-session insists on a key, and every instance must accept
+/// every other instance's cookies, so the key is derived from a fixed label rather than from a per-instance secret.
+pub fn cookie_key() -> Key {
+    Key::derive_from(
+        b"porta session cookie signing key: the session key itself is the secret (256 bits)",
+    )
+}
+
+/// The session middleware: database store, cookie `HttpOnly`, `SameSite=Lax`, `Secure` when the issuer is https,
+/// no `Max-Age` (the cookie goes with the browser; the server ends the session after its lifetimes).
+pub fn middleware(state: &AppState) -> SessionMiddleware<DbSessionStore> {
+    let s = &state.settings;
+    let lifetimes = Lifetimes::new(s.sessions.idle_timeout, s.sessions.max_life);
+    let store = DbSessionStore::new(state.db.clone(), state.clock.clone(), lifetimes);
+    SessionMiddleware::builder(store, cookie_key())
+        .cookie_name(COOKIE_NAME.into())
+        .cookie_http_only(true)
+        .cookie_secure(s.issuer_is_https())
+        .cookie_same_site(SameSite::Lax)
+        .cookie_path("/".into())
+        .cookie_content_security(CookieContentSecurity::Signed)
+        .session_lifecycle(
+            BrowserSession::default()
+                .state_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
+        )
+        .build()
+}
+
+/// Who is signed in, as the session records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignIn {
+    pub user_id: String,
+    /// When the user last entered their password (unix seconds): the ID token's `auth_time`.
+    pub auth_time: i64,
+    /// The session id given to relying parties (the ID token's `sid`). Not the cookie's key.
+    pub sid: String,
+}
+
+/// The typed view of the session. Extract it in handlers instead of `actix_session::Session`.
+#[derive(Clone)]
+pub struct TypedSession(Session);
+
+impl FromRequest for TypedSession {
+    type Error = <Session as FromRequest>::Error;
+    type Future = std::future::Ready<Result<TypedSession, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(Session::extract(req).into_inner().map(TypedSession))
+    }
+}
+
+fn internal(e: SessionInsertError) -> PageError {
+    tracing::error!(error = %e, "session state could not be written");
+    PageError::internal()
+}
+
+impl TypedSession {
+    /// A value stored under `key`; one that no longer decodes counts as absent.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Option<T> {
+        self.0.get(key).ok().flatten()
+    }
+
+    pub fn set<T: Serialize>(&self, key: &str, value: &T) -> Result<(), PageError> {
+        self.0.insert(key, value).map_err(internal)
+    }
+
+    pub fn remove(&self, key: &str) {
+        self.0.remove(key);
+    }
+
+    /// The sign-in this session holds, if any. Whether the user may still sign in is `current_user`'s job.
+    pub fn sign_in_state(&self) -> Option<SignIn> {
+        Some(SignIn {
+            user_id: self.get(keys::USER_ID)?,
+            auth_time: self.get(keys::AUTH_TIME)?,
+            sid: self.get(keys::SID)?,
+        })
+    }
+
+    /// Records a successful sign-in: a new session key (no fixation), a new `sid`, and a new CSRF token.
+    pub fn sign_in(
+        &self,
+        user_id: &str,
+        auth_time: i64,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<SignIn, PageError> {
+        self.0.renew();
+        let sid = secrets::random_token();
+        self.set(keys::USER_ID, &user_id)?;
+        self.set(keys::AUTH_TIME, &auth_time)?;
+        self.set(keys::SID, &sid)?;
+        self.set(keys::IP, &ip)?;
+        let ua: Option<String> = user_agent.map(|u| u.chars().take(256).collect());
+        self.set(keys::USER_AGENT, &ua)?;
+        self.set(keys::CSRF, &secrets::random_token())?;
+        Ok(SignIn {
+            user_id: user_id.to_string(),
+            auth_time,
+            sid,
+        })
+    }
+
+    /// Ends the session: its row is deleted and the cookie cleared when the response goes out.
+    pub fn sign_out(&self) {
+        self.0.purge();
+    }
+
+    /// Drops the sign-in but keeps the rest (CSRF token, pending requests), for a user who may no longer sign in.
+    pub fn forget_sign_in(&self) {
+        for k in keys::SIGN_IN {
+            self.0.remove(k);
+        }
+    }
+
+    /// The session's CSRF token, created on first use.
+    pub fn csrf_token(&self) -> Result<String, PageError> {
+        if let Some(t) = self.get::<String>(keys::CSRF) {
+            return Ok(t);
+        }
+        let t = secrets::random_token();
+        self.set(keys::CSRF, &t)?;
+        Ok(t)
+    }
+}
+
+/// The signed-in user, checked against the database: a deleted or disabled user's session is ended.
+pub async fn current_user(
+    state: &AppState,
+    session: &TypedSession,
+) -> Result<Option<(User, SignIn)>, PageError> {
+    let Some(sign_in) = session.sign_in_state() else {
+        return Ok(None);
+    };
+    let id = sign_in.user_id.clone();
+    let user = state.db.run(move |c| users::by_id(c, &id)).await?;
+    match user {
+        Some(u) if !u.disabled => Ok(Some((u, sign_in))),
+        _ => {
+            session.forget_sign_in();
+            Ok(None)
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Verification of Porta's own access tokens, for `/userinfo`, `/introspect` and `/revoke`: RS256 only, a kid
+//! the key set knows, `typ` `at+jwt` (RFC 9068 4), Porta's issuer and audience, and `exp` against Porta's clock
+//! (not the system time, so tests can move it). `alg: none` and HS256 signed with the public key fail in the key
+//! set, which accepts RS256 only. Revocation (`revoked_jtis`) is the caller's database check.
+//!
+//! Verifying with a public key costs tens of microseconds, so callers may run it inline.
+
+use jsonwebtoken::{Algorithm, Validation};
+
+use crate::config::Settings;
+use crate::keys::KeySet;
+
+use super::claims::{ACCESS_TOKEN_TYP, AccessTokenClaims, access_token_audience};
+
+/// Longer strings are not Porta's tokens; refused before any parsing.
+pub const MAX_TOKEN_LEN: usize = 8 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("the access token is malformed or its signature is invalid")]
+    Invalid,
+    #[error("the access token has expired")]
+    Expired,
+}
+
+/// The validation every access token passes; `exp` is checked by the caller's clock instead.
+fn validation(settings: &Settings) -> Validation {
+    let mut v = Validation::new(Algorithm::RS256);
+    v.algorithms = vec![Algorithm::RS256];
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.leeway = 0;
+    v.set_issuer(&[settings.issuer.as_str()]);
+    v.set_audience(&[access_token_audience(&settings.issuer)]);
+    v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    v
+}
+
+/// Whether `typ` names an access token (RFC 9068 4: `at+jwt`, optionally with the `application/` prefix).
+fn is_access_typ(typ: Option<&str>) -> bool {
+    typ.is_some_and(|t| {
+        let t = t.to_ascii_lowercase();
+        t == ACCESS_TOKEN_TYP || t == format!("application/{ACCESS_TOKEN_TYP}")
+    })
+}
+
+/// Checks an access token's signature, type, issuer, audience and expiry at `now`.
+pub fn verify_access_token(
+    keys: &KeySet,
+    settings: &Settings,
+    token: &str,
+    now: i64,
+) -> Result<AccessTokenClaims, VerifyError> {
+    if token.is_empty() || token.len() > MAX_TOKEN_LEN || token.split('.').count() != 3 {
+        return Err(VerifyError::Invalid);
+    }
+    let data = keys
+        .verify::<AccessTokenClaims>(token, &validation(settings))
+        .map_err(|_| VerifyError::Invalid)?;
+    if data.header.alg != Algorithm::RS256 || !is_access_typ(data.header.typ.as_deref()) {
+        return Err(VerifyError::Invalid);
+    }
+    if data.claims.exp <= now {
+        return Err(VerifyError::Expired);
+    }
+    Ok(data.claims)
+}
+
+/// Whether `token` looks like a JWT (three base64url segments) rather than an opaque refresh token.
+pub fn looks_like_jwt(token: &str) -> bool {
+    token.split('.').count() == 3
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typ_check_accepts_both_spellings_only() {
+        assert!(is_access_typ(Some("at+jwt")));
+        assert!(is_access_typ(Some("application/AT+JWT")));
+        assert!(!is_access_typ(Some("JWT")));
+        assert!(!is_access_typ(None));
+    }
+}

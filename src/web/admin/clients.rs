@@ -1,0 +1,273 @@
+//! `/admin/clients`: list, register (secret shown once), edit redirect URIs, rotate the secret, remove.
+
+use std::collections::HashMap;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+
+use super::{Admin, Confirm, Denied, check_csrf, done, manage_error, page, recent_admin, respond};
+use crate::db::models::clients::{self, Client};
+use crate::error::PageError;
+use crate::manage::clients::{self as manage, NewClientInput, Registered};
+use crate::session::TypedSession;
+use crate::startup::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/clients", web::get().to(clients_get))
+        .route("/clients", web::post().to(clients_post))
+        .route("/clients/{id}", web::get().to(client_get))
+        .route("/clients/{id}", web::post().to(client_post))
+        .route(
+            "/clients/{id}/rotate-secret",
+            web::post().to(rotate_secret_post),
+        )
+        .route("/clients/{id}/remove", web::get().to(remove_confirm))
+        .route("/clients/{id}/remove", web::post().to(remove_post));
+}
+
+type Form = web::Form<HashMap<String, String>>;
+
+#[derive(Template)]
+#[template(path = "admin/clients.html")]
+struct ClientsPage<'a> {
+    admin: &'a Admin,
+    notice: Option<String>,
+    clients: Vec<Client>,
+}
+
+#[derive(Template)]
+#[template(path = "admin/client.html")]
+struct ClientPage<'a> {
+    admin: &'a Admin,
+    notice: Option<String>,
+    client: Client,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/secret.html")]
+struct SecretPage<'a> {
+    admin: &'a Admin,
+    name: &'a str,
+    registered: Registered,
+}
+
+/// One URI per line (or separated by spaces).
+fn lines(s: Option<&String>) -> Vec<String> {
+    s.map(|s| s.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+async fn clients_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    q: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    respond(
+        async {
+            let admin = super::admin(&req, &state, &session).await?;
+            let clients = state.db.run(clients::list).await.map_err(PageError::from)?;
+            Ok(page(&ClientsPage {
+                admin: &admin,
+                notice: q.get("notice").cloned(),
+                clients,
+            }))
+        }
+        .await,
+    )
+}
+
+async fn clients_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    form: Form,
+) -> HttpResponse {
+    respond(
+        async {
+            let admin = super::admin(&req, &state, &session).await?;
+            check_csrf(&session, &form)?;
+            let is_public = form.contains_key("public");
+            let mut grant_types: Vec<String> = manage::GRANT_TYPES
+                .iter()
+                .filter(|g| form.contains_key(&format!("grant_{g}")))
+                .map(|g| g.to_string())
+                .collect();
+            if grant_types.is_empty() {
+                grant_types = vec!["authorization_code".into(), "refresh_token".into()];
+            }
+            let input = NewClientInput {
+                name: form.get("name").cloned().unwrap_or_default(),
+                redirect_uris: lines(form.get("redirect_uris")),
+                post_logout_redirect_uris: lines(form.get("post_logout_redirect_uris")),
+                is_public,
+                grant_types,
+                first_party: form.contains_key("first_party"),
+            };
+            let (actor, now) = (admin.actor(), state.now());
+            let name = input.name.clone();
+            let registered = state
+                .db
+                .run(move |c| manage::add(c, &input, &actor, now))
+                .await
+                .map_err(manage_error)?;
+            Ok(page(&SecretPage {
+                admin: &admin,
+                name: &name,
+                registered,
+            }))
+        }
+        .await,
+    )
+}
+
+async fn load(state: &AppState, id: String) -> Result<Client, Denied> {
+    state
+        .db
+        .run(move |c| clients::by_id(c, &id))
+        .await
+        .map_err(PageError::from)?
+        .ok_or_else(|| Denied::Page(PageError::not_found("There is no client with this id.")))
+}
+
+async fn client_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    id: web::Path<String>,
+    q: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    respond(
+        async {
+            let admin = super::admin(&req, &state, &session).await?;
+            let client = load(&state, id.into_inner()).await?;
+            Ok(page(&ClientPage {
+                admin: &admin,
+                notice: q.get("notice").cloned(),
+                redirect_uris: client.redirect_uris.join("\n"),
+                post_logout_redirect_uris: client.post_logout_redirect_uris.join("\n"),
+                client,
+            }))
+        }
+        .await,
+    )
+}
+
+async fn client_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    id: web::Path<String>,
+    form: Form,
+) -> HttpResponse {
+    respond(
+        async {
+            let admin = super::admin(&req, &state, &session).await?;
+            check_csrf(&session, &form)?;
+            let id = id.into_inner();
+            let (redirect, post_logout) = (
+                lines(form.get("redirect_uris")),
+                lines(form.get("post_logout_redirect_uris")),
+            );
+            let (actor, now, cid) = (admin.actor(), state.now(), id.clone());
+            state
+                .db
+                .run(move |c| manage::set_uris(c, &cid, &redirect, &post_logout, &actor, now))
+                .await
+                .map_err(manage_error)?;
+            Ok(done(&format!("/admin/clients/{id}"), "Saved."))
+        }
+        .await,
+    )
+}
+
+async fn rotate_secret_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    id: web::Path<String>,
+    form: Form,
+) -> HttpResponse {
+    respond(
+        async {
+            let admin = super::admin(&req, &state, &session).await?;
+            check_csrf(&session, &form)?;
+            let client = load(&state, id.into_inner()).await?;
+            let (actor, now, cid) = (admin.actor(), state.now(), client.id.clone());
+            let registered = state
+                .db
+                .run(move |c| manage::rotate_secret(c, &cid, &actor, now))
+                .await
+                .map_err(manage_error)?;
+            Ok(page(&SecretPage {
+                admin: &admin,
+                name: &client.name,
+                registered,
+            }))
+        }
+        .await,
+    )
+}
+
+async fn remove_confirm(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    id: web::Path<String>,
+) -> HttpResponse {
+    respond(
+        async {
+            let id = id.into_inner();
+            let back = format!("/admin/clients/{id}/remove");
+            let admin = recent_admin(&req, &state, &session, &back).await?;
+            let client = load(&state, id.clone()).await?;
+            let message = format!(
+                "Client \u{201c}{}\u{201d} ({}) is removed with its codes, refresh tokens and consents. \
+                 The application can no longer sign anyone in.",
+                client.name, client.id
+            );
+            Ok(page(&Confirm {
+                admin: &admin,
+                title: "Remove this client?",
+                message: &message,
+                action: &back,
+                button: "Remove client",
+                cancel: &format!("/admin/clients/{id}"),
+                reason: false,
+            }))
+        }
+        .await,
+    )
+}
+
+async fn remove_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    id: web::Path<String>,
+    form: Form,
+) -> HttpResponse {
+    respond(
+        async {
+            let id = id.into_inner();
+            let admin = recent_admin(
+                &req,
+                &state,
+                &session,
+                &format!("/admin/clients/{id}/remove"),
+            )
+            .await?;
+            check_csrf(&session, &form)?;
+            let (actor, now) = (admin.actor(), state.now());
+            state
+                .db
+                .run(move |c| manage::remove(c, &id, &actor, now))
+                .await
+                .map_err(manage_error)?;
+            Ok(done("/admin/clients", "Client removed."))
+        }
+        .await,
+    )
+}

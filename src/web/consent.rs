@@ -1,0 +1,172 @@
+//! The consent page, `GET` and `POST /consent`: the person allows or denies an application the scopes it asked for.
+//! An allowance is remembered (`consents`), so the page shows only for scopes not granted before or on
+//! `prompt=consent`; a denial sends `access_denied` back to the application.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::db::models::{audit, consents};
+use crate::error::PageError;
+use crate::oidc::authorize::{self, pending, response};
+use crate::session::{self, TypedSession};
+use crate::startup::AppState;
+use crate::web::{csrf, render};
+
+struct ScopeLine {
+    name: String,
+    description: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "consent.html")]
+struct ConsentPage<'a> {
+    csrf_token: &'a str,
+    authz: &'a str,
+    client_name: &'a str,
+    username: &'a str,
+    scopes: Vec<ScopeLine>,
+}
+
+/// What each scope lets the application see, in words for the page.
+fn describe(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "Know who you are (a stable identifier for your account)",
+        "profile" => "See your name and username",
+        "email" => "See your email address",
+        "offline_access" => "Keep access while you are away",
+        _ => "",
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ConsentQuery {
+    authz: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ConsentForm {
+    csrf_token: Option<String>,
+    authz: Option<String>,
+    decision: Option<String>,
+}
+
+fn expired() -> PageError {
+    PageError::new(
+        StatusCode::BAD_REQUEST,
+        "Request expired",
+        "This sign-in request has expired or was already answered. Go back to the application and try again.",
+    )
+}
+
+fn valid_authz(a: Option<String>) -> Result<String, PageError> {
+    a.filter(|a| pending::is_id(a)).ok_or_else(expired)
+}
+
+/// `GET /consent?authz=...`.
+pub async fn consent_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, PageError> {
+    let q = web::Query::<ConsentQuery>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    let authz = valid_authz(q.authz)?;
+    let Some((user, _)) = session::current_user(&state, &session).await? else {
+        return Ok(crate::web::redirect(
+            StatusCode::FOUND,
+            &format!("/login?authz={authz}"),
+        ));
+    };
+    let (request, client) = authorize::pending_request(&state, &session, &authz)
+        .await?
+        .ok_or_else(expired)?;
+    let page = ConsentPage {
+        csrf_token: &csrf::token(&session)?,
+        authz: &authz,
+        client_name: &client.name,
+        username: &user.username,
+        scopes: request
+            .scopes
+            .iter()
+            .map(|s| ScopeLine {
+                name: s.to_string(),
+                description: describe(s),
+            })
+            .collect(),
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// `POST /consent`: `decision=allow` or `decision=deny`.
+pub async fn consent_post(
+    state: web::Data<AppState>,
+    session: TypedSession,
+    form: web::Form<ConsentForm>,
+) -> Result<HttpResponse, PageError> {
+    let form = form.into_inner();
+    csrf::check(&session, form.csrf_token.as_deref())?;
+    let authz = valid_authz(form.authz)?;
+    let allow = match form.decision.as_deref() {
+        Some("allow") => true,
+        Some("deny") => false,
+        _ => return Err(PageError::bad_request("Choose Allow or Deny.")),
+    };
+    let Some((user, sign_in)) = session::current_user(&state, &session).await? else {
+        return Ok(crate::web::redirect(
+            StatusCode::SEE_OTHER,
+            &format!("/login?authz={authz}"),
+        ));
+    };
+    let (request, client) = authorize::pending_request(&state, &session, &authz)
+        .await?
+        .ok_or_else(expired)?;
+    let now = state.now();
+    pending::remove(&session, &authz, now)?;
+    let (uid, cid, name, scopes) = (
+        user.id.clone(),
+        client.id.clone(),
+        user.username.clone(),
+        request.scopes.clone(),
+    );
+    let action = if allow {
+        "consent.grant"
+    } else {
+        "consent.deny"
+    };
+    state
+        .db
+        .run(move |c| {
+            crate::db::write_tx(c, |c| {
+                if allow {
+                    consents::grant(c, &uid, &cid, &scopes, now)?;
+                }
+                let detail = scopes.to_string();
+                audit::record(
+                    c,
+                    &audit::Event {
+                        actor: Some(&name),
+                        action,
+                        target: Some(&cid),
+                        ip: None,
+                        detail: Some(&detail),
+                    },
+                    now,
+                )
+            })
+        })
+        .await?;
+    if !allow {
+        let e = request.error("access_denied", "the user denied the request");
+        return Ok(response::error(
+            &e,
+            &state.settings.issuer,
+            response::Via::Post,
+        ));
+    }
+    authorize::issue(&state, &request, &sign_in, response::Via::Post).await
+}

@@ -1,0 +1,154 @@
+//! The admin console in a real browser: headless Chromium over WebDriver (Debian's `chromium` and
+//! `chromium-driver`). Signs in as the bootstrapped admin, rotates the key on the keys page, sees the timeline
+//! change and the new kid at /jwks.json, and saves a screenshot of every page under the target directory.
+//! Runs when `PORTA_TEST_BROWSER` is set (CI sets it); otherwise prints why it skipped.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use crate::helpers::{ADMIN_PASSWORD, Backend, spawn_app};
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn screenshots_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.expect("screenshot");
+    let path = screenshots_dir().join(format!("{name}.png"));
+    std::fs::write(&path, png).unwrap();
+    eprintln!("screenshot: {}", path.display());
+}
+
+/// Starts chromedriver and a headless Chromium session, or says why it cannot.
+async fn browser() -> Option<(Driver, Client, tempfile::TempDir)> {
+    if std::env::var_os("PORTA_TEST_BROWSER").is_none() {
+        eprintln!("skipped: PORTA_TEST_BROWSER is not set, so the Chromium admin test did not run");
+        return None;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let driver = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("PORTA_TEST_BROWSER is set but chromedriver is not installed (apt-get install chromium-driver)");
+    let driver = Driver(driver);
+    let profile = tempfile::tempdir().unwrap();
+    let caps = serde_json::json!({
+        "goog:chromeOptions": {
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--window-size=1280,1000",
+                format!("--user-data-dir={}", profile.path().display()),
+            ]
+        }
+    });
+    let caps = caps.as_object().unwrap().clone().into_iter().collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = ClientBuilder::rustls()
+            .unwrap()
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await;
+        match attempt {
+            Ok(c) => return Some((driver, c, profile)),
+            Err(e) if Instant::now() > deadline => panic!("chromedriver did not start a session: {e}"),
+            Err(_) => actix_rt::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+async fn kid_in_state(c: &Client, state: &str) -> String {
+    c.find(Locator::Css(&format!("tr[data-state='{state}']")))
+        .await
+        .unwrap_or_else(|_| panic!("a key row in state {state}"))
+        .attr("data-kid")
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+async fn timeline_states(c: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    for g in c.find_all(Locator::Css("#timeline g.key-row")).await.unwrap() {
+        out.push(g.attr("data-state").await.unwrap().unwrap_or_default());
+    }
+    out
+}
+
+#[actix_rt::test]
+async fn admin_signs_in_rotates_the_key_and_sees_it_published() {
+    let Some((_driver, c, _profile)) = browser().await else { return };
+    let app = spawn_app(Backend::Sqlite).await;
+
+    // Anonymous: /admin leads to the login form.
+    c.goto(&app.url("/admin")).await.unwrap();
+    c.find(Locator::Css("input[name='username']")).await.unwrap().send_keys("admin").await.unwrap();
+    c.find(Locator::Css("input[name='password']")).await.unwrap().send_keys(ADMIN_PASSWORD).await.unwrap();
+    shot(&c, "01-login").await;
+    c.find(Locator::Css("form button[type='submit']")).await.unwrap().click().await.unwrap();
+
+    // Back on the keys page, signed in.
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), "/admin/keys", "landed on {url}");
+    let active_before = kid_in_state(&c, "active").await;
+    let next_before = kid_in_state(&c, "next").await;
+    let timeline_before = timeline_states(&c).await;
+    assert!(timeline_before.contains(&"next".to_string()), "{timeline_before:?}");
+    shot(&c, "02-keys-before").await;
+
+    // Rotate now, through the confirmation page.
+    c.find(Locator::LinkText("Rotate now")).await.unwrap().click().await.unwrap();
+    shot(&c, "03-rotate-confirm").await;
+    c.find(Locator::Css("form button[type='submit']")).await.unwrap().click().await.unwrap();
+    let notice = c.find(Locator::Css("p.notice")).await.unwrap().text().await.unwrap();
+    assert!(notice.contains("Rotated"), "{notice}");
+
+    let active_after = kid_in_state(&c, "active").await;
+    let next_after = kid_in_state(&c, "next").await;
+    assert_eq!(active_after, next_before, "the pre-published key signs now");
+    assert_ne!(next_after, next_before, "a new next key was created");
+    assert_eq!(kid_in_state(&c, "retiring").await, active_before, "the old key is still published");
+    let timeline_after = timeline_states(&c).await;
+    assert_ne!(timeline_after, timeline_before, "the timeline changed");
+    assert!(timeline_after.contains(&"retiring".to_string()), "{timeline_after:?}");
+    shot(&c, "04-keys-after").await;
+
+    // /jwks.json as a relying party sees it: the new active, the new next and the retiring key.
+    let jwks: serde_json::Value = reqwest::get(app.url("/jwks.json")).await.unwrap().json().await.unwrap();
+    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    for kid in [&active_after, &next_after, &active_before] {
+        assert!(kids.contains(&kid.as_str()), "{kid} in {kids:?}");
+    }
+
+    // The other pages render for the admin.
+    for (path, name, expect) in [
+        ("/admin/clients", "05-clients", "Register a client"),
+        ("/admin/users", "06-users", "Create a user"),
+        ("/admin/users/admin", "07-user-admin", "Sessions"),
+        ("/admin/audit", "08-audit", "key.rotate"),
+    ] {
+        c.goto(&app.url(path)).await.unwrap();
+        let html = c.source().await.unwrap();
+        assert!(html.contains(expect), "{path} shows {expect:?}");
+        shot(&c, name).await;
+    }
+    c.close().await.unwrap();
+}
