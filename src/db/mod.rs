@@ -13,6 +13,8 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+/// PostgreSQL advisory lock key held while migrating ("porta mi" in ASCII).
+const MIGRATION_LOCK: i64 = 0x706f_7274_61_6d69;
 
 /// A connection to whichever backend the `database_url` names.
 #[derive(diesel::MultiConnection)]
@@ -163,7 +165,7 @@ impl Db {
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(0))
-            .connection_timeout(Duration::from_secs(5))
+            .connection_timeout(Duration::from_secs(3))
             .build_unchecked(manager);
         Ok(Db { pool, backend })
     }
@@ -203,9 +205,15 @@ impl Db {
             AnyConnection::Sqlite(c) => c
                 .run_pending_migrations(SQLITE_MIGRATIONS)
                 .map(|v| v.iter().map(|m| m.to_string()).collect()),
-            AnyConnection::Postgres(c) => c
-                .run_pending_migrations(POSTGRES_MIGRATIONS)
-                .map(|v| v.iter().map(|m| m.to_string()).collect()),
+            AnyConnection::Postgres(c) => {
+                // Instances starting together must not apply the same migration twice: serialise on a lock.
+                c.batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))?;
+                let r = c
+                    .run_pending_migrations(POSTGRES_MIGRATIONS)
+                    .map(|v| v.iter().map(|m| m.to_string()).collect());
+                c.batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))?;
+                r
+            }
         };
         applied.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
     }

@@ -149,7 +149,7 @@ pub fn bootstrap_admin(
     let pw = given_password
         .or(generated.as_deref())
         .expect("either given or generated");
-    add(
+    let created = add(
         conn,
         &NewUserInput {
             username: "admin".into(),
@@ -163,6 +163,11 @@ pub fn bootstrap_admin(
             ip: None,
         },
         now,
-    )?;
-    Ok(generated)
+    );
+    match created {
+        Ok(_) => Ok(generated),
+        // Another instance starting at the same moment bootstrapped first.
+        Err(ManageError::Store(StoreError::Conflict(_))) => Ok(None),
+        Err(e) => Err(e),
+    }
 }

@@ -59,12 +59,12 @@ async fn browser() -> Option<(Driver, Client, tempfile::TempDir)> {
             ]
         }
     });
-    let caps = caps.as_object().unwrap().clone().into_iter().collect();
+    let caps: fantoccini::wd::Capabilities = caps.as_object().unwrap().clone();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let attempt = ClientBuilder::rustls()
             .unwrap()
-            .capabilities(caps)
+            .capabilities(caps.clone())
             .connect(&format!("http://127.0.0.1:{port}"))
             .await;
         match attempt {
