@@ -13,8 +13,8 @@
 #        session - a signed-in browser: /authorize -> code -> /token (two signatures: ID + access token)
 # and prints client_credentials rps / openssl signs/s (target >= 0.70).
 #
-# Needs: wrk (`apt-get install -y wrk`), openssl, cargo. Builds into $CARGO_TARGET_DIR (default
-# ~/.cache/porta-target). The server uses a throwaway SQLite database in a temp dir, and logs at `warn`.
+# Needs: wrk (`apt-get install -y wrk`), openssl, curl, python3, cargo. Builds into $CARGO_TARGET_DIR (default
+# ~/.cache/porta-target); SKIP_BUILD=1 uses the release binaries already there. The server uses a throwaway SQLite database in a temp dir, and logs at `warn`.
 set -euo pipefail
 
 DURATION=${DURATION:-20}
@@ -27,8 +27,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 
 command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 1; }
 
-echo "== building release binaries"
-(cd "$ROOT" && cargo build --release --quiet --bin porta --example code_exchange_load)
+if [[ -z ${SKIP_BUILD:-} ]]; then
+    echo "== building release binaries"
+    (cd "$ROOT" && cargo build --release --quiet --bin porta --example code_exchange_load)
+fi
 PORTA=$CARGO_TARGET_DIR/release/porta
 DRIVER=$CARGO_TARGET_DIR/release/examples/code_exchange_load
 
@@ -58,9 +60,9 @@ SERVER_PID=$!
 for _ in $(seq 100); do curl -fs "$ISSUER/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fs "$ISSUER/readyz" >/dev/null || { cat "$WORK/serve.log"; exit 1; }
 
-printf '%s\n' "$USER_PASSWORD" | "$PORTA" users add loaduser --email load@example.com --name "Load User" --password-stdin >/dev/null
-SERVICE=$("$PORTA" --json clients add --name load-service --grant-type client_credentials)
-WEB=$("$PORTA" --json clients add --name load-web --first-party --redirect-uri "$REDIRECT")
+printf '%s\n' "$USER_PASSWORD" | "$PORTA" user add loaduser --email load@example.com --name "Load User" --password-stdin >/dev/null
+SERVICE=$("$PORTA" --json client add --name load-service --grant-type client_credentials)
+WEB=$("$PORTA" --json client add --name load-web --first-party --redirect-uri "$REDIRECT")
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 SERVICE_ID=$(json client_id <<<"$SERVICE"); SERVICE_SECRET=$(json client_secret <<<"$SERVICE")
 WEB_ID=$(json client_id <<<"$WEB"); WEB_SECRET=$(json client_secret <<<"$WEB")

@@ -3,7 +3,7 @@
 //! the claims, and logout through Porta's `end_session_endpoint` (RP-Initiated Logout 1.0).
 //!
 //! ```text
-//! porta clients add --name "Demo" --first-party \
+//! porta client add --name "Demo" --first-party \
 //!     --redirect-uri http://127.0.0.1:3000/callback --post-logout-redirect-uri http://127.0.0.1:3000/
 //! cargo run --example relying_party -- --issuer http://127.0.0.1:8080 --client-id ID --client-secret SECRET --port 3000
 //! ```
@@ -292,9 +292,11 @@ async fn finish(rp: &Rp, code: &str, pending: Pending) -> Result<Visitor, String
         .request_async(&rp.http)
         .await
         .map_err(|e| format!("userinfo failed: {e}"))?;
+    // Shown from the verified token's payload, so claims the library has no field for (`sid`) appear too.
+    let shown = raw_claims(&id_token.to_string()).unwrap_or_else(|| flatten(&claims));
     Ok(Visitor {
         id_token,
-        claims: flatten(&claims),
+        claims: shown,
         userinfo: flatten(&userinfo),
     })
 }
@@ -326,6 +328,17 @@ async fn logout(rp: web::Data<Rp>, req: HttpRequest) -> HttpResponse {
         .cookie(gone)
         .insert_header((header::LOCATION, target))
         .finish()
+}
+
+/// The payload of a compact JWS (already verified) as rows.
+fn raw_claims(jwt: &str) -> Option<Vec<(String, String)>> {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    Some(flatten(&value))
 }
 
 /// A claims object as sorted (name, JSON value) rows.

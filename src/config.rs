@@ -344,7 +344,10 @@ fn describe(e: figment::Error) -> ConfigError {
     }
     let kind = match &e.kind {
         figment::error::Kind::UnknownField(f, _) => {
-            path.push(f.clone());
+            // Some providers already put the field in the path, others stop at its table.
+            if path.last() != Some(f) {
+                path.push(f.clone());
+            }
             "unknown setting".to_string()
         }
         other => other.to_string(),

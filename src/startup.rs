@@ -95,6 +95,7 @@ impl Application {
             App::new()
                 // Inner to the logger, so a session store failure is logged with its request.
                 .wrap(crate::session::middleware(&data))
+                .wrap(actix_web::middleware::from_fn(crate::session::store_failure_page))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .app_data(data.clone())
                 .app_data(discovery.clone())

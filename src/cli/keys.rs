@@ -54,14 +54,19 @@ pub fn run(cmd: &KeysCommand, json: bool, settings: &Settings, now: i64) -> anyh
             super::output(json, &list, || render(&list))
         }
         KeysCommand::Rotate => {
-            let changes = change(settings, &mut conn, |c, ctx| rotation::rotate_now(c, ctx, now, Some("cli")))?;
+            let changes = change(settings, &mut conn, |c, ctx| {
+                rotation::rotate_now(c, ctx, now, Some("cli"))
+            })?;
             super::output(json, &changes_json(&changes), || {
                 let mut s = match &changes.promoted {
                     Some(kid) => format!("now signing: {kid}"),
                     None => "no key was promoted".to_string(),
                 };
                 if !changes.created.is_empty() {
-                    s.push_str(&format!("\npublished as next: {}", changes.created.join(", ")));
+                    s.push_str(&format!(
+                        "\npublished as next: {}",
+                        changes.created.join(", ")
+                    ));
                 }
                 s.push_str("\nrunning instances switch within keys.key_refresh_interval");
                 s
@@ -77,7 +82,10 @@ pub fn run(cmd: &KeysCommand, json: bool, settings: &Settings, now: i64) -> anyh
                     s.push_str(&format!("\nnow signing: {p}"));
                 }
                 if !changes.created.is_empty() {
-                    s.push_str(&format!("\npublished as next: {}", changes.created.join(", ")));
+                    s.push_str(&format!(
+                        "\npublished as next: {}",
+                        changes.created.join(", ")
+                    ));
                 }
                 if changes.early_activation {
                     s.push_str(

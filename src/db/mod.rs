@@ -13,8 +13,8 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-/// PostgreSQL advisory lock key held while migrating ("porta mi" in ASCII).
-const MIGRATION_LOCK: i64 = 0x706f_7274_61_6d69;
+/// PostgreSQL advisory lock key held while migrating ("PortaMig" in ASCII).
+const MIGRATION_LOCK: i64 = 0x506f_7274_614d_6967;
 
 /// A connection to whichever backend the `database_url` names.
 #[derive(diesel::MultiConnection)]

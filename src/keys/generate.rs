@@ -60,8 +60,8 @@ pub fn thumbprint(n: &str, e: &str) -> String {
 /// Generates an RSA key of `bits` bits with public exponent 65537.
 pub fn generate_rsa(bits: usize) -> Result<GeneratedKey, KeyError> {
     let mut rng = rand::rngs::OsRng;
-    let key = rsa::RsaPrivateKey::new(&mut rng, bits)
-        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    let key =
+        rsa::RsaPrivateKey::new(&mut rng, bits).map_err(|e| KeyError::Generate(e.to_string()))?;
     let der = key
         .to_pkcs1_der()
         .map_err(|e| KeyError::Generate(e.to_string()))?;
@@ -105,7 +105,9 @@ impl KeyGenerator {
     pub fn generate(&self, bits: usize) -> Result<GeneratedKey, KeyError> {
         match self {
             KeyGenerator::Rsa => generate_rsa(bits),
-            KeyGenerator::TestPool(cursor) => test_pool_key(bits, cursor.fetch_add(1, Ordering::SeqCst)),
+            KeyGenerator::TestPool(cursor) => {
+                test_pool_key(bits, cursor.fetch_add(1, Ordering::SeqCst))
+            }
         }
     }
 }
@@ -139,7 +141,10 @@ mod tests {
     fn thumbprint_matches_rfc7638_example() {
         // RFC 7638 section 3.1.
         let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
-        assert_eq!(thumbprint(n, "AQAB"), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+        assert_eq!(
+            thumbprint(n, "AQAB"),
+            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+        );
     }
 
     #[test]

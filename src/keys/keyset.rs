@@ -31,19 +31,26 @@ pub struct RsaSigner {
 
 impl fmt::Debug for RsaSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RsaSigner").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("RsaSigner")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
 impl RsaSigner {
     /// Parses a PKCS#1 DER private key, checking that it is the key the row describes (its modulus is `n`).
     pub fn from_der(kid: &str, der: &[u8], n: &str) -> Result<RsaSigner, KeyError> {
-        let pair = RsaKeyPair::from_der(der)
-            .map_err(|e| KeyError::InvalidKey(format!("{kid}: {e}")))?;
+        let pair =
+            RsaKeyPair::from_der(der).map_err(|e| KeyError::InvalidKey(format!("{kid}: {e}")))?;
         let expected = URL_SAFE_NO_PAD
             .decode(n)
             .map_err(|_| KeyError::InvalidKey(format!("{kid}: stored modulus is not base64url")))?;
-        if pair.public_key().modulus().big_endian_without_leading_zero() != expected.as_slice() {
+        if pair
+            .public_key()
+            .modulus()
+            .big_endian_without_leading_zero()
+            != expected.as_slice()
+        {
             return Err(KeyError::InvalidKey(format!(
                 "{kid}: the private key does not match the stored public key"
             )));
@@ -167,7 +174,10 @@ impl KeySet {
         };
         let jwks = serde_json::to_vec(&set).map_err(KeyError::Serialize)?;
         // Strong ETag: a hash of the exact bytes, so equal bodies on different instances share it.
-        let etag = format!("\"{}\"", URL_SAFE_NO_PAD.encode(&Sha256::digest(&jwks)[..18]));
+        let etag = format!(
+            "\"{}\"",
+            URL_SAFE_NO_PAD.encode(&Sha256::digest(&jwks)[..18])
+        );
         Ok(KeySet {
             signer,
             verifiers,
@@ -184,9 +194,15 @@ impl KeySet {
         header.kid = Some(signer.kid.clone());
         header.typ = Some(typ.to_string());
         let mut out = String::with_capacity(1024);
-        URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(&header).map_err(KeyError::Serialize)?, &mut out);
+        URL_SAFE_NO_PAD.encode_string(
+            serde_json::to_vec(&header).map_err(KeyError::Serialize)?,
+            &mut out,
+        );
         out.push('.');
-        URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims).map_err(KeyError::Serialize)?, &mut out);
+        URL_SAFE_NO_PAD.encode_string(
+            serde_json::to_vec(claims).map_err(KeyError::Serialize)?,
+            &mut out,
+        );
         let signature = signer
             .try_sign(out.as_bytes())
             .map_err(|e| KeyError::Sign(e.to_string()))?;
@@ -310,12 +326,22 @@ mod tests {
     fn refuses_none_hs256_unknown_kid_tampering_and_garbage() {
         let (set, rows) = set();
         let token = set
-            .sign("JWT", &Claims { sub: "u1".into(), exp: 4_000_000_000 })
+            .sign(
+                "JWT",
+                &Claims {
+                    sub: "u1".into(),
+                    exp: 4_000_000_000,
+                },
+            )
             .unwrap();
         let parts: Vec<&str> = token.split('.').collect();
         let b64 = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
         // alg none, no signature.
-        let none = format!("{}.{}.", b64(&serde_json::json!({"alg": "none", "kid": rows[0].kid})), parts[1]);
+        let none = format!(
+            "{}.{}.",
+            b64(&serde_json::json!({"alg": "none", "kid": rows[0].kid})),
+            parts[1]
+        );
         assert!(set.verify::<Claims>(&none, &validation()).is_err());
         // HS256 keyed with the public modulus: the classic key-confusion attack.
         let header = Header {
@@ -324,7 +350,10 @@ mod tests {
         };
         let hs = jsonwebtoken::encode(
             &header,
-            &Claims { sub: "admin".into(), exp: 4_000_000_000 },
+            &Claims {
+                sub: "admin".into(),
+                exp: 4_000_000_000,
+            },
             &jsonwebtoken::EncodingKey::from_secret(rows[0].public_n.as_bytes()),
         )
         .unwrap();
@@ -339,7 +368,10 @@ mod tests {
             parts[1],
             parts[2]
         );
-        assert!(matches!(set.verify::<Claims>(&unknown, &validation()), Err(KeyError::UnknownKid)));
+        assert!(matches!(
+            set.verify::<Claims>(&unknown, &validation()),
+            Err(KeyError::UnknownKid)
+        ));
         // Signed by the next key's kid but with the active key's signature.
         let swapped = format!(
             "{}.{}.{}",
@@ -349,10 +381,26 @@ mod tests {
         );
         assert!(set.verify::<Claims>(&swapped, &validation()).is_err());
         // Tampered payload.
-        let tampered = format!("{}.{}.{}", parts[0], b64(&serde_json::json!({"sub": "admin", "exp": 4_000_000_000i64})), parts[2]);
+        let tampered = format!(
+            "{}.{}.{}",
+            parts[0],
+            b64(&serde_json::json!({"sub": "admin", "exp": 4_000_000_000i64})),
+            parts[2]
+        );
         assert!(set.verify::<Claims>(&tampered, &validation()).is_err());
-        for garbage in ["", ".", "..", "a.b.c", "a.b", "\u{0}.\u{1}.\u{2}", "eyJ.eyJ.eyJ"] {
-            assert!(set.verify::<Claims>(garbage, &validation()).is_err(), "{garbage:?}");
+        for garbage in [
+            "",
+            ".",
+            "..",
+            "a.b.c",
+            "a.b",
+            "\u{0}.\u{1}.\u{2}",
+            "eyJ.eyJ.eyJ",
+        ] {
+            assert!(
+                set.verify::<Claims>(garbage, &validation()).is_err(),
+                "{garbage:?}"
+            );
         }
     }
 
@@ -365,7 +413,8 @@ mod tests {
         // Newest first.
         assert_eq!(keys[0]["kid"], rows[1].kid.as_str());
         for k in keys {
-            let mut members: Vec<&str> = k.as_object().unwrap().keys().map(String::as_str).collect();
+            let mut members: Vec<&str> =
+                k.as_object().unwrap().keys().map(String::as_str).collect();
             members.sort();
             assert_eq!(members, ["alg", "e", "kid", "kty", "n", "use"]);
             assert_eq!(k["use"], "sig");

@@ -153,7 +153,8 @@ pub fn to_erase(keys: &[SigningKey], now: i64, t: &Timing) -> Vec<String> {
     view(keys, now, t)
         .into_iter()
         .filter(|v| {
-            matches!(v.state, KeyState::Retired | KeyState::Revoked) && v.key.sealed_private.is_some()
+            matches!(v.state, KeyState::Retired | KeyState::Revoked)
+                && v.key.sealed_private.is_some()
         })
         .map(|v| v.key.kid.clone())
         .collect()
@@ -196,7 +197,13 @@ pub(crate) mod tests {
         ];
         for now in 0..400 {
             let active = active_at(&keys, now).unwrap();
-            let expected = if now < 100 { "a" } else if now < 200 { "b" } else { "c" };
+            let expected = if now < 100 {
+                "a"
+            } else if now < 200 {
+                "b"
+            } else {
+                "c"
+            };
             assert_eq!(active.kid, expected, "at {now}");
         }
         assert_eq!(next_at(&keys, 150).unwrap().kid, "c");
@@ -229,8 +236,14 @@ pub(crate) mod tests {
     fn needs() {
         assert_eq!(keys_needed(&[], 0), 2);
         assert_eq!(keys_needed(&[key("a", 0, None)], 5), 1);
-        assert_eq!(keys_needed(&[key("a", 0, Some(100)), key("b", 100, None)], 5), 0);
-        assert_eq!(keys_needed(&[key("a", 0, Some(100)), key("b", 100, None)], 100), 1);
+        assert_eq!(
+            keys_needed(&[key("a", 0, Some(100)), key("b", 100, None)], 5),
+            0
+        );
+        assert_eq!(
+            keys_needed(&[key("a", 0, Some(100)), key("b", 100, None)], 100),
+            1
+        );
         let mut retired = key("a", 0, Some(10));
         retired.sealed_private = None;
         assert_eq!(keys_needed(&[retired], 1000), 2);

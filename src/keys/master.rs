@@ -27,7 +27,9 @@ pub struct MasterKey {
 
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MasterKey").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("MasterKey")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -48,9 +50,11 @@ impl MasterKey {
 
     /// Parses the base64 form used in `PORTA_MASTER_KEY` and the key file.
     pub fn parse(text: &str) -> Result<MasterKey, KeyError> {
-        let decoded = Zeroizing::new(STANDARD.decode(text.trim()).map_err(|_| {
-            KeyError::MasterKey("the master key is not valid base64".into())
-        })?);
+        let decoded = Zeroizing::new(
+            STANDARD
+                .decode(text.trim())
+                .map_err(|_| KeyError::MasterKey("the master key is not valid base64".into()))?,
+        );
         let bytes: [u8; MASTER_KEY_LEN] = decoded.as_slice().try_into().map_err(|_| {
             KeyError::MasterKey(format!(
                 "the master key must be {MASTER_KEY_LEN} bytes (base64), got {}",
@@ -111,7 +115,10 @@ pub fn load(settings: &Settings) -> Result<Option<MasterKey>, KeyError> {
                 .map_err(|e| KeyError::MasterKey(format!("{}: {e}", path.display())))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(KeyError::MasterKey(format!("cannot read {}: {e}", path.display()))),
+        Err(e) => Err(KeyError::MasterKey(format!(
+            "cannot read {}: {e}",
+            path.display()
+        ))),
     }
 }
 
@@ -181,7 +188,10 @@ mod tests {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
         }
-        assert!(create_file(&path).is_err(), "an existing key is never overwritten");
+        assert!(
+            create_file(&path).is_err(),
+            "an existing key is never overwritten"
+        );
         let settings = Settings {
             master_key_file: path,
             ..Settings::default()

@@ -123,7 +123,7 @@ impl Keys {
         clock: SharedClock,
         generator: KeyGenerator,
     ) -> anyhow::Result<Keys> {
-        let stored = db.run(|c| rows::all(c)).await?;
+        let stored = db.run(rows::all).await?;
         let master = check_master_key(settings, &stored)?;
         let keys = Keys::new(master, clock, generator, settings);
         keys.ensure(db).await?;
@@ -132,7 +132,12 @@ impl Keys {
     }
 
     /// A `Keys` with nothing loaded yet; `bootstrap` is the usual way in.
-    pub fn new(master: MasterKey, clock: SharedClock, generator: KeyGenerator, settings: &Settings) -> Keys {
+    pub fn new(
+        master: MasterKey,
+        clock: SharedClock,
+        generator: KeyGenerator,
+        settings: &Settings,
+    ) -> Keys {
         Keys {
             clock,
             master,
@@ -166,7 +171,7 @@ impl Keys {
 
     /// Rebuilds the in-memory sets from the database at the clock's now.
     pub async fn reload(&self, db: &Db) -> Result<(), KeyError> {
-        let stored = db.run(|c| rows::all(c)).await?;
+        let stored = db.run(rows::all).await?;
         self.load_rows(&stored, self.clock.now())
     }
 
@@ -178,7 +183,10 @@ impl Keys {
         };
         // Signers for the key active now and the next one; both are needed by the two sets below.
         let mut signers = HashMap::new();
-        let wanted = [lifecycle::active_at(stored, now), lifecycle::next_at(stored, now)];
+        let wanted = [
+            lifecycle::active_at(stored, now),
+            lifecycle::next_at(stored, now),
+        ];
         for key in wanted.into_iter().flatten() {
             if let Some(s) = previous.get(&key.kid) {
                 signers.insert(key.kid.clone(), s.clone());
@@ -201,10 +209,16 @@ impl Keys {
                 Arc::new(RsaSigner::from_der(&key.kid, &der, &key.public_n)?),
             );
         }
-        let mut sets = vec![(now, Arc::new(KeySet::build(stored, now, &self.timing, &signers)?))];
+        let mut sets = vec![(
+            now,
+            Arc::new(KeySet::build(stored, now, &self.timing, &signers)?),
+        )];
         if let Some(next) = lifecycle::next_at(stored, now) {
             let at = next.activates_at;
-            sets.push((at, Arc::new(KeySet::build(stored, at, &self.timing, &signers)?)));
+            sets.push((
+                at,
+                Arc::new(KeySet::build(stored, at, &self.timing, &signers)?),
+            ));
         }
         let mut loaded = self.loaded.write().unwrap_or_else(|p| p.into_inner());
         *loaded = Loaded { sets, signers };
@@ -215,8 +229,12 @@ impl Keys {
     /// change. Returns what changed.
     pub async fn ensure(&self, db: &Db) -> Result<Changes, KeyError> {
         let now = self.clock.now();
-        let (master, generator, bits, timing) =
-            (self.master.clone(), self.generator.clone(), self.bits, self.timing);
+        let (master, generator, bits, timing) = (
+            self.master.clone(),
+            self.generator.clone(),
+            self.bits,
+            self.timing,
+        );
         let changes = db
             .run(move |c| {
                 let ctx = rotation::Ctx {
@@ -244,8 +262,12 @@ impl Keys {
     /// `porta keys rotate` from a running instance (admin pages): promotes the next key, then reloads at once.
     pub async fn rotate_now(&self, db: &Db, actor: Option<String>) -> Result<Changes, KeyError> {
         let now = self.clock.now();
-        let (master, generator, bits, timing) =
-            (self.master.clone(), self.generator.clone(), self.bits, self.timing);
+        let (master, generator, bits, timing) = (
+            self.master.clone(),
+            self.generator.clone(),
+            self.bits,
+            self.timing,
+        );
         let changes = db
             .run(move |c| {
                 let ctx = rotation::Ctx {
@@ -270,8 +292,12 @@ impl Keys {
         actor: Option<String>,
     ) -> Result<Changes, KeyError> {
         let now = self.clock.now();
-        let (master, generator, bits, timing) =
-            (self.master.clone(), self.generator.clone(), self.bits, self.timing);
+        let (master, generator, bits, timing) = (
+            self.master.clone(),
+            self.generator.clone(),
+            self.bits,
+            self.timing,
+        );
         let changes = db
             .run(move |c| {
                 let ctx = rotation::Ctx {
@@ -291,7 +317,10 @@ impl Keys {
 /// The master key to use with the stored keys: refuses a missing or different key when sealed keys exist, and
 /// creates the key file only when nothing is sealed yet.
 pub fn check_master_key(settings: &Settings, stored: &[SigningKey]) -> anyhow::Result<MasterKey> {
-    let sealed: Vec<&SigningKey> = stored.iter().filter(|k| k.sealed_private.is_some()).collect();
+    let sealed: Vec<&SigningKey> = stored
+        .iter()
+        .filter(|k| k.sealed_private.is_some())
+        .collect();
     let source = master::describe_source(settings);
     match master::load(settings)? {
         Some(master) => {
@@ -321,7 +350,13 @@ pub fn check_master_key(settings: &Settings, stored: &[SigningKey]) -> anyhow::R
         ),
         // `master::load` returns `None` only when no master key is configured and the file does not exist.
         None => {
-            let key = master::create_file(&settings.master_key_file)?;
+            let key = match master::create_file(&settings.master_key_file) {
+                Ok(key) => key,
+                // Another process starting at the same moment created it first: use theirs.
+                Err(_) if settings.master_key_file.exists() => master::load(settings)?
+                    .ok_or_else(|| anyhow::anyhow!("{source} appeared but cannot be read"))?,
+                Err(e) => return Err(e.into()),
+            };
             tracing::info!(path = %settings.master_key_file.display(), id = key.id(), "created the master key");
             Ok(key)
         }

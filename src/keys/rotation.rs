@@ -94,15 +94,20 @@ pub fn ensure_observed(
     {
         return Ok(Changes::default());
     }
-    with_candidates(conn, ctx, lifecycle::keys_needed(&current, now), |c, candidates| {
-        locked(c, observe, |c, rows_now, observe| {
-            let mut changes = Changes::default();
-            erase_retired(c, rows_now, now, &ctx.timing, &mut changes, observe)?;
-            complete(c, ctx, candidates, now, &mut changes, observe)?;
-            audit_changes(c, &changes, None, "scheduled", now, observe)?;
-            Ok(changes)
-        })
-    })
+    with_candidates(
+        conn,
+        ctx,
+        lifecycle::keys_needed(&current, now),
+        |c, candidates| {
+            locked(c, observe, |c, rows_now, observe| {
+                let mut changes = Changes::default();
+                erase_retired(c, rows_now, now, &ctx.timing, &mut changes, observe)?;
+                complete(c, ctx, candidates, now, &mut changes, observe)?;
+                audit_changes(c, &changes, None, "scheduled", now, observe)?;
+                Ok(changes)
+            })
+        },
+    )
 }
 
 /// Promotes the published next key at once and schedules a new next key (`porta keys rotate`). Refused while the
@@ -125,6 +130,16 @@ pub fn rotate_now_observed(
     observe: &mut dyn FnMut(&Step) -> Result<(), KeyError>,
 ) -> Result<Changes, KeyError> {
     let current = rows::all(conn)?;
+    // Refuse before generating anything when the answer is already known; checked again under the lock.
+    if let Some(next) = lifecycle::next_at(&current, now) {
+        let ready_at = next.published_at.saturating_add(ctx.timing.prepublication);
+        if ready_at > now && lifecycle::active_at(&current, now).is_some() {
+            return Err(KeyError::TooEarly {
+                kid: next.kid.clone(),
+                ready_at,
+            });
+        }
+    }
     // The promotion consumes the next key; its replacement plus whatever else is missing is needed.
     let needed = 1 + lifecycle::keys_needed(&current, now);
     with_candidates(conn, ctx, needed, |c, candidates| {
@@ -134,10 +149,13 @@ pub fn rotate_now_observed(
             // Bring the table to "active + next" first (a no-op normally), then promote.
             complete(c, ctx, candidates, now, &mut changes, observe)?;
             let rows_now = rows::all(c)?;
-            let (Some(active), Some(next)) =
-                (lifecycle::active_at(&rows_now, now), lifecycle::next_at(&rows_now, now))
-            else {
-                return Err(KeyError::Inconsistent("no active and next key after completing the table".into()));
+            let (Some(active), Some(next)) = (
+                lifecycle::active_at(&rows_now, now),
+                lifecycle::next_at(&rows_now, now),
+            ) else {
+                return Err(KeyError::Inconsistent(
+                    "no active and next key after completing the table".into(),
+                ));
             };
             let ready_at = next.published_at.saturating_add(ctx.timing.prepublication);
             if ready_at > now {
@@ -184,7 +202,9 @@ pub fn revoke_observed(
 ) -> Result<Changes, KeyError> {
     let reason = reason.trim();
     if reason.is_empty() {
-        return Err(KeyError::Invalid("a reason is required to revoke a key".into()));
+        return Err(KeyError::Invalid(
+            "a reason is required to revoke a key".into(),
+        ));
     }
     let mut simulated = rows::all(conn)?;
     match simulated.iter_mut().find(|k| k.kid == kid) {
@@ -234,7 +254,9 @@ fn with_candidates(
             other => return other,
         }
     }
-    Err(KeyError::Inconsistent("the key table kept changing during rotation".into()))
+    Err(KeyError::Inconsistent(
+        "the key table kept changing during rotation".into(),
+    ))
 }
 
 /// Runs `f` in the rotation transaction with the lock held, passing the table as read under the lock.
@@ -294,7 +316,10 @@ fn complete(
         if needed > candidates.len() {
             return Err(KeyError::NeedKeys(needed - candidates.len()));
         }
-        match (lifecycle::active_at(&current, now), lifecycle::next_at(&current, now)) {
+        match (
+            lifecycle::active_at(&current, now),
+            lifecycle::next_at(&current, now),
+        ) {
             (Some(_), Some(_)) => return Ok(()),
             (None, None) => {
                 // The very first key (or every key gone): it signs at once, the one exception to pre-publication.
@@ -330,7 +355,9 @@ fn complete(
             }
         }
     }
-    Err(KeyError::Inconsistent("the key table could not be completed".into()))
+    Err(KeyError::Inconsistent(
+        "the key table could not be completed".into(),
+    ))
 }
 
 fn insert(
@@ -382,11 +409,24 @@ fn audit_changes(
             "key.rotate"
         };
         events.push((action, changes.promoted.clone(), describe(changes, why)));
-    } else if changes.revoked.is_some() && (changes.promoted.is_some() || !changes.created.is_empty()) {
-        events.push(("key.rotate", changes.promoted.clone(), describe(changes, "after revocation")));
+    } else if changes.revoked.is_some()
+        && (changes.promoted.is_some() || !changes.created.is_empty())
+    {
+        events.push((
+            "key.rotate",
+            changes.promoted.clone(),
+            describe(changes, "after revocation"),
+        ));
     }
     if !changes.erased.is_empty() {
-        events.push(("key.erase", None, format!("private keys erased (retired or revoked): {}", changes.erased.join(", "))));
+        events.push((
+            "key.erase",
+            None,
+            format!(
+                "private keys erased (retired or revoked): {}",
+                changes.erased.join(", ")
+            ),
+        ));
     }
     for (action, target, detail) in &events {
         audit::record(
@@ -419,7 +459,12 @@ fn describe(changes: &Changes, why: &str) -> String {
 }
 
 /// Whether `kid` is in a state that can be revoked, for CLI messages.
-pub fn state_now(rows_now: &[SigningKey], kid: &str, now: i64, timing: &Timing) -> Option<KeyState> {
+pub fn state_now(
+    rows_now: &[SigningKey],
+    kid: &str,
+    now: i64,
+    timing: &Timing,
+) -> Option<KeyState> {
     lifecycle::view(rows_now, now, timing)
         .into_iter()
         .find(|v| v.key.kid == kid)

@@ -71,14 +71,23 @@ mod tests {
         let master = MasterKey::from_bytes([3; 32]);
         let sealed = seal(&master, "kid-1", b"private key der").unwrap();
         assert!(!sealed.windows(15).any(|w| w == b"private key der"));
-        assert_eq!(open(&master, "kid-1", &sealed).unwrap().as_slice(), b"private key der");
-        assert!(open(&master, "kid-2", &sealed).is_err(), "kid is associated data");
+        assert_eq!(
+            open(&master, "kid-1", &sealed).unwrap().as_slice(),
+            b"private key der"
+        );
+        assert!(
+            open(&master, "kid-2", &sealed).is_err(),
+            "kid is associated data"
+        );
         assert!(open(&MasterKey::from_bytes([4; 32]), "kid-1", &sealed).is_err());
         let mut tampered = sealed.clone();
         *tampered.last_mut().unwrap() ^= 1;
         assert!(open(&master, "kid-1", &tampered).is_err());
         assert!(open(&master, "kid-1", &[]).is_err());
         assert!(open(&master, "kid-1", &[1, 2, 3]).is_err());
-        assert_ne!(seal(&master, "kid-1", b"x").unwrap(), seal(&master, "kid-1", b"x").unwrap());
+        assert_ne!(
+            seal(&master, "kid-1", b"x").unwrap(),
+            seal(&master, "kid-1", b"x").unwrap()
+        );
     }
 }

@@ -46,6 +46,12 @@ pub struct Discovery {
     pub claims_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub code_challenge_methods_supported: Vec<&'static str>,
+    /// RFC 8414 2: introspection is for confidential clients only.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub introspection_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// RFC 8414 2: public clients revoke their own tokens with `none`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
 }
 
 impl Discovery {
@@ -54,22 +60,24 @@ impl Discovery {
         let url = |path: &str| format!("{}{path}", settings.issuer);
         Discovery {
             issuer: settings.issuer.clone(),
-            authorization_endpoint: None,
+            authorization_endpoint: Some(url(crate::oidc::authorize::PATH)),
             token_endpoint: Some(url("/token")),
             userinfo_endpoint: Some(url("/userinfo")),
             jwks_uri: url("/jwks.json"),
-            end_session_endpoint: None,
+            end_session_endpoint: Some(url(crate::oidc::end_session::PATH)),
             introspection_endpoint: Some(url("/introspect")),
             revocation_endpoint: Some(url("/revoke")),
             scopes_supported: crate::domain::scope::SUPPORTED.to_vec(),
-            response_types_supported: Vec::new(),
-            response_modes_supported: Vec::new(),
+            response_types_supported: crate::oidc::authorize::RESPONSE_TYPES.to_vec(),
+            response_modes_supported: crate::oidc::authorize::RESPONSE_MODES.to_vec(),
             grant_types_supported: crate::oidc::token::GRANT_TYPES.to_vec(),
             subject_types_supported: vec!["public"],
             id_token_signing_alg_values_supported: vec!["RS256"],
             token_endpoint_auth_methods_supported: crate::oidc::client_auth::AUTH_METHODS.to_vec(),
             claims_supported: crate::tokens::claims::CLAIMS_SUPPORTED.to_vec(),
             code_challenge_methods_supported: vec!["S256"],
+            introspection_endpoint_auth_methods_supported: vec!["client_secret_basic", "client_secret_post"],
+            revocation_endpoint_auth_methods_supported: crate::oidc::client_auth::AUTH_METHODS.to_vec(),
         }
     }
 }

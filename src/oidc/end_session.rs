@@ -16,11 +16,15 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::db::models::clients::{self, Client};
+use crate::db::models::{audit, users};
 use crate::error::PageError;
 use crate::oidc::authorize::response::redirect_url;
 use crate::session::{SignIn, TypedSession};
 use crate::startup::AppState;
 use crate::web::{csrf, render};
+
+/// Where the endpoint is served (for discovery's `end_session_endpoint`).
+pub const PATH: &str = "/logout";
 
 /// Longest `state` echoed back.
 const MAX_STATE: usize = 2048;
@@ -219,38 +223,67 @@ async fn logout(
     check_redirect(&req, client.as_ref()).map_err(PageError::bad_request)?;
 
     let signed_in = session.sign_in_state();
-    match decide(&req, signed_in.as_ref()) {
-        Decision::Confirm => {
-            let username = match &signed_in {
-                Some(s) => {
-                    let id = s.user_id.clone();
-                    state
-                        .db
-                        .run(move |c| crate::db::models::users::by_id(c, &id))
-                        .await?
-                        .map(|u| u.username)
-                        .unwrap_or_default()
-                }
-                None => String::new(),
-            };
-            let page = ConfirmPage {
-                csrf_token: &csrf::token(session)?,
-                username: &username,
-                client_name: client.as_ref().map(|c| c.name.as_str()),
-                client_id: client.as_ref().map(|c| c.id.as_str()),
-                post_logout_redirect_uri: req.post_logout_redirect_uri.as_deref(),
-                state: req.state.as_deref(),
-            };
-            Ok(render(StatusCode::OK, &page))
+    match (decide(&req, signed_in.as_ref()), signed_in) {
+        (Decision::Confirm, Some(s)) => {
+            confirm_page(state, session, &req, client.as_ref(), &s).await
         }
-        Decision::SignOut => {
-            if let Some(s) = &signed_in {
-                tracing::info!(target: "porta::audit", action = "logout", user_id = %s.user_id, "signed out");
+        (_, signed_in) => {
+            if let Some(s) = signed_in {
+                audit_logout(state, &s, req.client_id.clone()).await?;
             }
             session.sign_out();
             Ok(finish(&req, is_post))
         }
     }
+}
+
+/// Asks the person whether to sign out, carrying the validated request in the form.
+async fn confirm_page(
+    state: &AppState,
+    session: &TypedSession,
+    req: &LogoutRequest,
+    client: Option<&Client>,
+    signed_in: &SignIn,
+) -> Result<HttpResponse, PageError> {
+    let id = signed_in.user_id.clone();
+    let username = state
+        .db
+        .run(move |c| users::by_id(c, &id))
+        .await?
+        .map(|u| u.username)
+        .unwrap_or_default();
+    let page = ConfirmPage {
+        csrf_token: &csrf::token(session)?,
+        username: &username,
+        client_name: client.map(|c| c.name.as_str()),
+        client_id: client.map(|c| c.id.as_str()),
+        post_logout_redirect_uri: req.post_logout_redirect_uri.as_deref(),
+        state: req.state.as_deref(),
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+async fn audit_logout(
+    state: &AppState,
+    s: &SignIn,
+    client_id: Option<String>,
+) -> Result<(), PageError> {
+    let (uid, now) = (s.user_id.clone(), state.now());
+    state
+        .db
+        .run(move |c| {
+            let name = users::by_id(c, &uid)?.map(|u| u.username);
+            let event = audit::Event {
+                actor: name.as_deref(),
+                action: "logout",
+                target: name.as_deref(),
+                ip: None,
+                detail: client_id.as_deref(),
+            };
+            audit::record(c, &event, now)
+        })
+        .await?;
+    Ok(())
 }
 
 /// After signing out: back to the client when it asked and may, else the signed-out page.

@@ -52,8 +52,12 @@ pub async fn userinfo_post(
     answer(&state, token).await
 }
 
+/// RFC 6750 3.1: a request without any token gets the bare challenge, with no error code in it.
 fn missing() -> OAuthError {
-    OAuthError::invalid_token("an access token is required")
+    OAuthError {
+        challenge: Some("Bearer realm=\"porta\"".into()),
+        ..OAuthError::invalid_token("an access token is required")
+    }
 }
 
 /// The token of an `Authorization: Bearer` header, if there is one.

@@ -6,8 +6,10 @@ pub mod store;
 
 use actix_session::config::{BrowserSession, CookieContentSecurity, TtlExtensionPolicy};
 use actix_session::{Session, SessionInsertError, SessionMiddleware};
+use actix_web::body::MessageBody;
 use actix_web::cookie::{Key, SameSite};
-use actix_web::dev::Payload;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -63,6 +65,20 @@ pub fn middleware(state: &AppState) -> SessionMiddleware<DbSessionStore> {
                 .state_ttl_extension_policy(TtlExtensionPolicy::OnStateChanges),
         )
         .build()
+}
+
+/// Wrap outside `middleware` (with `actix_web::middleware::from_fn`): when the session store fails, which only
+/// happens when the database does, the person gets the "temporarily unavailable" page (503) instead of the
+/// opaque 500 actix-session answers with.
+pub async fn store_failure_page(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    next.call(req).await.map_err(|e| {
+        tracing::warn!(error = %e, cause = ?e, "session store failed");
+        let page = crate::web::error_page::render(&PageError::unavailable());
+        actix_web::error::InternalError::from_response(e, page).into()
+    })
 }
 
 /// Who is signed in, as the session records it.

@@ -1,8 +1,7 @@
 //! Minting: one RS256 signature per token with the active key (DESIGN.md, Signing keys). Signing is CPU-bound
-//! (about a millisecond for RSA-2048), so `mint_blocking` runs it on the blocking pool, never on an async
-//! worker. The key set comes from memory (`Keys::current`): no database round trip.
-
-use std::sync::Arc;
+//! (a fraction of a millisecond for RSA-2048), so callers run `mint` on the blocking pool, never on an async
+//! worker (`oidc::token` does the whole exchange in one blocking task). The key set comes from memory
+//! (`Keys::current`): no database round trip.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -65,8 +64,6 @@ pub struct Minted {
 pub enum MintError {
     #[error("signing failed: {0}")]
     Key(#[from] KeyError),
-    #[error("signing task failed: {0}")]
-    Task(String),
 }
 
 /// `at_hash` (OIDC Core 3.1.3.6): the left half of the SHA-256 of the access token's ASCII, base64url.
@@ -120,17 +117,6 @@ pub fn mint(keys: &KeySet, settings: &Settings, req: &TokenRequest) -> Result<Mi
         id_token,
         expires_in: access_ttl,
     })
-}
-
-/// `mint` on the blocking pool.
-pub async fn mint_blocking(
-    keys: Arc<KeySet>,
-    settings: Arc<Settings>,
-    req: TokenRequest,
-) -> Result<Minted, MintError> {
-    tokio::task::spawn_blocking(move || mint(&keys, &settings, &req))
-        .await
-        .map_err(|e| MintError::Task(e.to_string()))?
 }
 
 #[cfg(test)]

@@ -82,7 +82,7 @@ pub fn user_agent(req: &HttpRequest) -> Option<String> {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     use crate::oidc::{authorize, end_session};
     cfg.service(
-        web::resource("/authorize")
+        web::resource(authorize::PATH)
             .app_data(form_config())
             .route(web::get().to(authorize::authorize_get))
             .route(web::post().to(authorize::authorize_post)),
@@ -101,7 +101,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     )
     .service(web::resource("/account").route(web::get().to(account::account_get)))
     .service(
-        web::resource("/logout")
+        web::resource(end_session::PATH)
             .app_data(form_config())
             .route(web::get().to(end_session::logout_get))
             .route(web::post().to(end_session::logout_post)),

@@ -39,6 +39,7 @@ async fn browser() -> Option<(Driver, Client, tempfile::TempDir)> {
         eprintln!("skipped: PORTA_TEST_BROWSER is not set, so the Chromium admin test did not run");
         return None;
     }
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let driver = Command::new("chromedriver")
         .arg(format!("--port={port}"))
@@ -75,6 +76,18 @@ async fn browser() -> Option<(Driver, Client, tempfile::TempDir)> {
     }
 }
 
+/// Waits for a form submission's navigation to land on `path`.
+async fn wait_for_path(c: &Client, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if c.current_url().await.is_ok_and(|u| u.path() == path) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never reached {path}");
+        actix_rt::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn kid_in_state(c: &Client, state: &str) -> String {
     c.find(Locator::Css(&format!("tr[data-state='{state}']")))
         .await
@@ -103,11 +116,15 @@ async fn admin_signs_in_rotates_the_key_and_sees_it_published() {
     c.find(Locator::Css("input[name='username']")).await.unwrap().send_keys("admin").await.unwrap();
     c.find(Locator::Css("input[name='password']")).await.unwrap().send_keys(ADMIN_PASSWORD).await.unwrap();
     shot(&c, "01-login").await;
-    c.find(Locator::Css("form button[type='submit']")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("main form button[type='submit']")).await.unwrap().click().await.unwrap();
 
     // Back on the keys page, signed in.
+    wait_for_path(&c, "/admin/keys").await;
     let url = c.current_url().await.unwrap();
     assert_eq!(url.path(), "/admin/keys", "landed on {url}");
+    // An hour on, the next key has been published longer than the pre-publication time and may take over.
+    app.clock.advance(3600);
+    c.refresh().await.unwrap();
     let active_before = kid_in_state(&c, "active").await;
     let next_before = kid_in_state(&c, "next").await;
     let timeline_before = timeline_states(&c).await;
@@ -117,8 +134,16 @@ async fn admin_signs_in_rotates_the_key_and_sees_it_published() {
     // Rotate now, through the confirmation page.
     c.find(Locator::LinkText("Rotate now")).await.unwrap().click().await.unwrap();
     shot(&c, "03-rotate-confirm").await;
-    c.find(Locator::Css("form button[type='submit']")).await.unwrap().click().await.unwrap();
-    let notice = c.find(Locator::Css("p.notice")).await.unwrap().text().await.unwrap();
+    c.find(Locator::Css("main form button[type='submit']")).await.unwrap().click().await.unwrap();
+    wait_for_path(&c, "/admin/keys").await;
+    let html = c.source().await.unwrap();
+    let notice = c
+        .find(Locator::Css("p.notice"))
+        .await
+        .unwrap_or_else(|_| panic!("no notice after rotating: {html:.2000}"))
+        .text()
+        .await
+        .unwrap();
     assert!(notice.contains("Rotated"), "{notice}");
 
     let active_after = kid_in_state(&c, "active").await;

@@ -62,12 +62,24 @@ fn garbage(client_id: &str) -> Vec<String> {
     ]
 }
 
+fn fresh_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
 async fn assert_no_5xx(app: &TestApp, client: &reqwest::Client, method: &str, path: &str, body: &str) {
     let url = if method == "GET" && !body.is_empty() {
         format!("{}?{}", app.url(path), body)
     } else {
         app.url(path)
     };
+    if url.len() > 60_000 {
+        // Longer than an HTTP client puts in a request line (http::Uri caps it at 64 KiB): nothing to send.
+        return;
+    }
     let req = match method {
         "GET" => client.get(&url),
         _ => client
@@ -78,7 +90,7 @@ async fn assert_no_5xx(app: &TestApp, client: &reqwest::Client, method: &str, pa
     let res = req
         .send()
         .await
-        .unwrap_or_else(|e| panic!("{method} {path} with {:.80}: connection failed: {e}", body));
+        .unwrap_or_else(|e| panic!("{method} {path} with {:.80}: connection failed: {e:.200}", body));
     let status = res.status();
     assert!(
         status.as_u16() < 500,
@@ -108,7 +120,9 @@ both_backends! {
             })
             .await
             .unwrap();
-        let anonymous = app.new_browser();
+        // No connection reuse: a server may close a connection after a request whose body it did not read (a POST
+        // to a GET-only route), which is its right; every probe gets its own connection.
+        let anonymous = fresh_client();
         // Also with Basic credentials that are themselves garbage.
         for body in garbage(&reg.client_id) {
             for path in ENDPOINTS {
@@ -147,7 +161,7 @@ both_backends! {
 #[actix_rt::test]
 async fn random_parameters_never_get_a_5xx() {
     let app = spawn_app(Backend::Sqlite).await;
-    let client = app.new_browser();
+    let client = fresh_client();
     let keys = prop::sample::select(vec![
         "client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "prompt", "max_age",
         "code_challenge", "code_challenge_method", "grant_type", "code", "code_verifier", "refresh_token",

@@ -71,13 +71,20 @@ fn signing_at(keys: &[SigningKey], t: i64) -> Vec<&str> {
 fn assert_one_signer_from(keys: &[SigningKey], from: i64, horizon: i64) {
     let mut instants: Vec<i64> = (from..from + horizon).step_by(HOUR as usize).collect();
     for k in keys {
-        for t in [Some(k.activates_at), k.superseded_at].into_iter().flatten() {
+        for t in [Some(k.activates_at), k.superseded_at]
+            .into_iter()
+            .flatten()
+        {
             instants.extend([t - 1, t, t + 1].into_iter().filter(|t| *t >= from));
         }
     }
     for t in instants {
         let signing = signing_at(keys, t);
-        assert_eq!(signing.len(), 1, "at {t} (from {from}) signing: {signing:?}\n{keys:#?}");
+        assert_eq!(
+            signing.len(),
+            1,
+            "at {t} (from {from}) signing: {signing:?}\n{keys:#?}"
+        );
     }
 }
 
@@ -213,7 +220,12 @@ async fn simulate(b: Backend) -> Trace {
             let kid = lifecycle::active_at(&current, now).unwrap().kid.clone();
             let c = inst
                 .keys
-                .revoke(&inst.db, kid.clone(), "test: leaked".into(), Some("test".into()))
+                .revoke(
+                    &inst.db,
+                    kid.clone(),
+                    "test: leaked".into(),
+                    Some("test".into()),
+                )
                 .await
                 .unwrap();
             assert_eq!(c.revoked.as_deref(), Some(kid.as_str()));
@@ -227,13 +239,20 @@ async fn simulate(b: Backend) -> Trace {
                 .revoke(&inst.db, kid, "test: leaked".into(), None)
                 .await
                 .unwrap();
-            assert_eq!(c.created.len(), 1, "a new next key replaces the revoked one: {c:?}");
+            assert_eq!(
+                c.created.len(),
+                1,
+                "a new next key replaces the revoked one: {c:?}"
+            );
         }
         rows_now = Arc::new(stored(&inst.db));
         observe(&mut trace, &rows_now);
     }
     let all = stored(&inst.db);
-    assert!(all.len() >= 8, "the simulation rotated several times: {all:#?}");
+    assert!(
+        all.len() >= 8,
+        "the simulation rotated several times: {all:#?}"
+    );
     assert!(all.iter().any(|k| k.revoked_at.is_some()));
     trace.final_rows = all;
     trace
@@ -459,7 +478,6 @@ both_backends! {
         let settings = test_settings(&tdb);
         open_db(&settings).await;
         let clock = TestClock::at_system_time();
-        let generator = KeyGenerator::test_pool();
         let master = porta::keys::MasterKey::parse(TEST_MASTER_KEY).unwrap();
         let timing = Timing::from_settings(&settings.keys);
         let db = Db::connect(&settings.database_url, 1).unwrap();
@@ -479,7 +497,9 @@ both_backends! {
             for kill in [false, true] {
                 let mut step_index = 0;
                 loop {
-                    // A fresh database state per attempt.
+                    // A fresh database state per attempt; a fresh cursor over the pooled keys, so attempts reuse
+                    // the same few keys instead of generating new ones.
+                    let generator = KeyGenerator::test_pool();
                     let tdb_case = TestDb::new(b);
                     let case_settings = test_settings(&tdb_case);
                     open_db(&case_settings).await;
@@ -625,6 +645,33 @@ both_backends! {
         assert_eq!(ready["status"], "ready");
     }
 
+    // The job of `porta serve` rotates on schedule: once the next key signs, one tick publishes a new next key,
+    // writes the audit row and reloads, with no request touching the database for keys.
+    async fn scheduled_rotation_through_the_job(b: Backend) {
+        let app = spawn_app(b).await;
+        let first = app.state.keys.current().active_kid().to_string();
+        let next = lifecycle::next_at(&stored(&app.state.db), app.clock.now()).unwrap().clone();
+        porta::jobs::run_once(&app.state).await;
+        assert_eq!(stored(&app.state.db).len(), 2, "nothing due yet");
+        app.clock.set(next.activates_at);
+        assert_eq!(app.state.keys.current().active_kid(), next.kid, "the switch needs no reload");
+        porta::jobs::keys_tick(&app.state).await.unwrap();
+        let all = stored(&app.state.db);
+        assert_eq!(all.len(), 3);
+        let newest = lifecycle::next_at(&all, app.clock.now()).unwrap();
+        assert_eq!(newest.activates_at, next.activates_at + app.state.keys.timing().rotation_period);
+        assert!(app.state.keys.current().published_kids().any(|k| k == newest.kid), "reloaded after the change");
+        assert!(app.state.keys.current().published_kids().any(|k| k == first), "the previous key is retiring");
+        let audit = audit_actions(&app.state.db);
+        assert_eq!(audit.iter().filter(|e| e.action == "key.rotate").count(), 1);
+        assert_eq!(audit.iter().filter(|e| e.action == "key.bootstrap").count(), 1);
+        // A week and a day later the previous key is retired: out of the JWKS, private key erased.
+        app.clock.advance(app.state.keys.timing().retire_after + DAY);
+        porta::jobs::run_once(&app.state).await;
+        assert!(!app.state.keys.current().published_kids().any(|k| k == first));
+        assert!(row(&stored(&app.state.db), &first).sealed_private.is_none());
+    }
+
     // Discovery: `issuer` exactly as configured, the JWKS URI, RS256.
     async fn discovery_document(b: Backend) {
         let app = spawn_app(b).await;
@@ -766,12 +813,19 @@ fn removed_and_unknown_keys_do_not_verify() {
     let settings = Settings::default();
     let clock = TestClock::new(1_000_000);
     let master = porta::keys::MasterKey::parse(TEST_MASTER_KEY).unwrap();
-    let keys = Keys::new(master.clone(), Arc::new(clock.clone()), generator.clone(), &settings);
+    let keys = Keys::new(
+        master.clone(),
+        Arc::new(clock.clone()),
+        generator.clone(),
+        &settings,
+    );
     let mut table: Vec<SigningKey> = (0..2)
         .map(|i| {
             let g = generator.generate(2048).unwrap();
             SigningKey {
-                sealed_private: Some(porta::keys::seal::seal(&master, &g.kid, &g.private_der).unwrap()),
+                sealed_private: Some(
+                    porta::keys::seal::seal(&master, &g.kid, &g.private_der).unwrap(),
+                ),
                 kid: g.kid,
                 alg: "RS256".into(),
                 bits: 2048,
@@ -789,10 +843,18 @@ fn removed_and_unknown_keys_do_not_verify() {
         .collect();
     keys.load_rows(&table, clock.now()).unwrap();
     let token = mint(&keys.current(), clock.now(), 60);
-    keys.current().verify::<Claims>(&token, &validation()).unwrap();
+    keys.current()
+        .verify::<Claims>(&token, &validation())
+        .unwrap();
     table[0].revoked_at = Some(clock.now());
     table[0].sealed_private = None;
     keys.load_rows(&table, clock.now()).unwrap();
-    assert!(matches!(keys.current().verify::<Claims>(&token, &validation()), Err(KeyError::UnknownKid)));
-    assert!(!keys.current().can_sign(), "nothing signs until rotation promotes the next key");
+    assert!(matches!(
+        keys.current().verify::<Claims>(&token, &validation()),
+        Err(KeyError::UnknownKid)
+    ));
+    assert!(
+        !keys.current().can_sign(),
+        "nothing signs until rotation promotes the next key"
+    );
 }

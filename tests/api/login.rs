@@ -196,4 +196,18 @@ both_backends! {
         let res = get(&browser, &app.url("/login?authz=%FF%FE")).await;
         assert_eq!(res.status(), StatusCode::OK);
     }
+
+    async fn the_cookie_is_secure_when_the_issuer_is_https(backend: Backend) {
+        let app = spawn_app_with(backend, |s| s.issuer = s.issuer.replace("http://", "https://")).await;
+        let res = get(&app.new_browser(), &app.url("/login")).await;
+        let cookie = res
+            .headers()
+            .get_all(reqwest::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|c| c.starts_with("porta_session="))
+            .expect("a session cookie")
+            .to_string();
+        assert!(cookie.contains("Secure") && cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    }
 }

@@ -15,7 +15,6 @@ use crate::helpers::{ADMIN_PASSWORD, TestApp, spawn_app, spawn_app_with};
 
 pub const REDIRECT: &str = "http://127.0.0.1:9/cb";
 pub const LOGOUT_REDIRECT: &str = "http://127.0.0.1:9/bye";
-pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// Registers a confidential client with `REDIRECT` and `LOGOUT_REDIRECT`; returns its id.

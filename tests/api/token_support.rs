@@ -224,6 +224,23 @@ impl Fixture {
         b
     }
 
+    /// The `token.*` audit actions recorded so far, newest first.
+    pub async fn token_audit(&self) -> Vec<String> {
+        let filter = porta::db::models::audit::Filter {
+            action_prefix: Some("token.".into()),
+            ..Default::default()
+        };
+        self.app
+            .state
+            .db
+            .run(move |c| porta::db::models::audit::list(c, &filter, 100, 0))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.action)
+            .collect()
+    }
+
     pub async fn revoke(&self, client: &Registered, token: &str) -> StatusCode {
         post_form(&self.app, "/revoke", &[("token", token)], Some(client))
             .await

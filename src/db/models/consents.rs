@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use crate::db::schema::consents;
-use crate::db::{AnyConnection, StoreError, write_tx};
+use crate::db::{AnyConnection, StoreError};
 use crate::domain::scope::Scopes;
 
 #[derive(Debug, Clone, Queryable, serde::Serialize)]
@@ -41,9 +41,9 @@ pub fn grant(
     scopes: &Scopes,
     now: i64,
 ) -> Result<(), StoreError> {
-    // Delete and insert in one transaction: portable across both backends, where an upsert through the
-    // MultiConnection would need a per-backend `match`.
-    write_tx(conn, |c| {
+    // Delete and insert in one transaction (a savepoint inside the caller's): portable across both backends, where
+    // an upsert through the MultiConnection would need a per-backend `match`.
+    conn.transaction::<_, StoreError, _>(|c| {
         let previous = find(c, user_id, client_id)?;
         let mut all: Vec<String> = scopes.iter().map(str::to_string).collect();
         if let Some(p) = &previous {

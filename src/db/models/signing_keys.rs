@@ -97,7 +97,12 @@ pub fn set_activates(conn: &mut AnyConnection, kid: &str, at: i64) -> Result<(),
 }
 
 /// Marks `kid` revoked and erases its private key in the same statement.
-pub fn revoke(conn: &mut AnyConnection, kid: &str, at: i64, reason: &str) -> Result<(), StoreError> {
+pub fn revoke(
+    conn: &mut AnyConnection,
+    kid: &str,
+    at: i64,
+    reason: &str,
+) -> Result<(), StoreError> {
     diesel::update(signing_keys::table.find(kid))
         .set((
             signing_keys::revoked_at.eq(at),
@@ -113,7 +118,9 @@ pub fn erase_private(conn: &mut AnyConnection, kids: &[String]) -> Result<usize,
     if kids.is_empty() {
         return Ok(0);
     }
-    Ok(diesel::update(signing_keys::table.filter(signing_keys::kid.eq_any(kids)))
-        .set(signing_keys::sealed_private.eq(None::<Vec<u8>>))
-        .execute(conn)?)
+    Ok(
+        diesel::update(signing_keys::table.filter(signing_keys::kid.eq_any(kids)))
+            .set(signing_keys::sealed_private.eq(None::<Vec<u8>>))
+            .execute(conn)?,
+    )
 }

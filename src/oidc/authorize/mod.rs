@@ -21,6 +21,15 @@ use flow::{Auth, Next};
 use request::{AuthorizeError, AuthorizeRequest};
 use response::Via;
 
+/// Where the endpoint is served (for discovery's `authorization_endpoint`).
+pub const PATH: &str = "/authorize";
+/// Discovery metadata for what this endpoint supports.
+pub const RESPONSE_TYPES: &[&str] = &["code"];
+pub const RESPONSE_MODES: &[&str] = &["query", "form_post"];
+pub const PROMPT_VALUES: &[&str] = &["none", "login", "consent", "select_account"];
+/// Every authorization response carries `iss` (RFC 9207): discovery's `authorization_response_iss_parameter_supported`.
+pub const ISS_PARAMETER_SUPPORTED: bool = true;
+
 /// `GET /authorize`: parameters in the query.
 pub async fn authorize_get(
     req: HttpRequest,

@@ -69,6 +69,9 @@ pub fn error(e: &ErrorRedirect, issuer: &str, via: Via) -> HttpResponse {
 /// The redirect_uri with `fields` appended to its query (any query it already has is kept).
 pub fn redirect_url(redirect_uri: &str, fields: &[(&str, String)]) -> Option<String> {
     let mut url = url::Url::parse(redirect_uri).ok()?;
+    if fields.is_empty() {
+        return Some(redirect_uri.to_string());
+    }
     {
         let mut q = url.query_pairs_mut();
         for (k, v) in fields {

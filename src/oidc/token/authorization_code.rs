@@ -8,16 +8,15 @@ use crate::crypto::secrets;
 use crate::db::models::auth_codes::{self, AuthCode, Redeemed};
 use crate::db::models::clients::Client;
 use crate::db::models::refresh_tokens::{self, NewRefreshToken};
-use crate::db::models::{revoked_jtis, users};
+use crate::db::models::{audit, revoked_jtis, users};
 use crate::db::{AnyConnection, write_tx};
 use crate::domain::pkce::PkceChallenge;
 use crate::domain::scope::Scopes;
 use crate::error::OAuthError;
-use crate::startup::AppState;
 use crate::tokens::mint::{TokenRequest, UserGrant};
 
 use super::params::Params;
-use super::{TokenResponse, TxError, new_jti, sign};
+use super::{Ctx, Issue, TxError, new_jti};
 
 /// What the client sent with the code.
 struct Presented {
@@ -27,19 +26,18 @@ struct Presented {
 }
 
 enum Outcome {
-    Issued {
-        req: Box<TokenRequest>,
-        refresh_token: Option<String>,
-    },
+    Issued(Box<Issue>),
     Replayed,
     Invalid,
 }
 
-pub async fn exchange(
-    state: &AppState,
+/// Runs on the blocking pool with the caller's connection (see `token::exchange`).
+pub fn exchange(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
     client: &Client,
     params: &Params,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<Issue, OAuthError> {
     if !client.allows_grant("authorization_code") {
         return Err(OAuthError::unauthorized_client(
             "this client is not registered for the authorization_code grant",
@@ -56,22 +54,11 @@ pub async fn exchange(
             "code_verifier is required: public clients must use PKCE",
         ));
     }
-    let now = state.now();
-    let settings = state.settings.clone();
-    let client = client.clone();
-    let outcome = state
-        .db
-        .run(move |c| {
-            write_tx(c, |c| redeem(c, &settings, &client, &presented, now))
-                .map_err(OAuthError::from)
-        })
-        .await?;
+    let outcome = write_tx(conn, |c| {
+        redeem(c, &ctx.settings, client, &presented, ctx.now)
+    })?;
     match outcome {
-        Outcome::Issued { req, refresh_token } => {
-            let scope = req.scopes.to_string();
-            let minted = sign(state, *req).await?;
-            Ok(TokenResponse::new(minted, refresh_token, scope))
-        }
+        Outcome::Issued(issue) => Ok(*issue),
         Outcome::Replayed => Err(OAuthError::invalid_grant(
             "the authorization code was already used; the tokens issued from it are revoked",
         )),
@@ -94,7 +81,19 @@ fn redeem(
         Redeemed::Invalid => return Ok(Outcome::Invalid),
         Redeemed::Replayed(code) => {
             revoke_issued(c, settings, &code, now)?;
-            tracing::warn!(client_id = %code.client_id, "authorization code replayed; issued tokens revoked");
+            audit::record(
+                c,
+                &audit::Event {
+                    actor: Some(&format!("client:{}", client.id)),
+                    action: "token.code_replayed",
+                    target: Some(&code.user_id),
+                    ip: None,
+                    detail: Some(
+                        "authorization code used twice; the tokens issued from it are revoked",
+                    ),
+                },
+                now,
+            )?;
             return Ok(Outcome::Replayed);
         }
         Redeemed::Fresh(code) => code,
@@ -145,10 +144,7 @@ fn redeem(
         family_id = Some(family);
     }
     auth_codes::record_issued(c, &presented.code_hash, &req.jti, family_id.as_deref())?;
-    Ok(Outcome::Issued {
-        req: Box::new(req),
-        refresh_token,
-    })
+    Ok(Outcome::Issued(Box::new(Issue { req, refresh_token })))
 }
 
 /// The code belongs to this client, came back to the same redirect URI, and PKCE holds.

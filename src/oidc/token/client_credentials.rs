@@ -5,17 +5,12 @@
 use crate::db::models::clients::Client;
 use crate::domain::scope::Scopes;
 use crate::error::OAuthError;
-use crate::startup::AppState;
 use crate::tokens::mint::TokenRequest;
 
 use super::params::Params;
-use super::{TokenResponse, new_jti, sign};
+use super::{Ctx, Issue, new_jti};
 
-pub async fn exchange(
-    state: &AppState,
-    client: &Client,
-    params: &Params,
-) -> Result<TokenResponse, OAuthError> {
+pub fn exchange(ctx: &Ctx, client: &Client, params: &Params) -> Result<Issue, OAuthError> {
     if client.is_public || !client.allows_grant("client_credentials") {
         return Err(OAuthError::unauthorized_client(
             "this client is not registered for the client_credentials grant",
@@ -29,13 +24,14 @@ pub async fn exchange(
             ));
         }
     }
-    let req = TokenRequest {
-        client_id: client.id.clone(),
-        scopes: Scopes::default(),
-        jti: new_jti(),
-        now: state.now(),
-        user: None,
-    };
-    let minted = sign(state, req).await?;
-    Ok(TokenResponse::new(minted, None, String::new()))
+    Ok(Issue {
+        req: TokenRequest {
+            client_id: client.id.clone(),
+            scopes: Scopes::default(),
+            jti: new_jti(),
+            now: ctx.now,
+            user: None,
+        },
+        refresh_token: None,
+    })
 }

@@ -7,30 +7,28 @@ use crate::config::Settings;
 use crate::crypto::secrets;
 use crate::db::models::clients::Client;
 use crate::db::models::refresh_tokens::{self, Claimed, NewRefreshToken};
-use crate::db::models::users;
+use crate::db::models::{audit, users};
 use crate::db::{AnyConnection, write_tx};
 use crate::domain::scope::Scopes;
 use crate::error::OAuthError;
-use crate::startup::AppState;
 use crate::tokens::mint::{TokenRequest, UserGrant};
 
 use super::params::Params;
-use super::{TokenResponse, TxError, new_jti, sign};
+use super::{Ctx, Issue, TxError, new_jti};
 
 enum Outcome {
-    Issued {
-        req: Box<TokenRequest>,
-        refresh_token: String,
-    },
+    Issued(Box<Issue>),
     Reused,
     Invalid,
 }
 
-pub async fn exchange(
-    state: &AppState,
+/// Runs on the blocking pool with the caller's connection (see `token::exchange`).
+pub fn exchange(
+    conn: &mut AnyConnection,
+    ctx: &Ctx,
     client: &Client,
     params: &Params,
-) -> Result<TokenResponse, OAuthError> {
+) -> Result<Issue, OAuthError> {
     if !client.allows_grant("refresh_token") {
         return Err(OAuthError::unauthorized_client(
             "this client is not registered for the refresh_token grant",
@@ -42,24 +40,11 @@ pub async fn exchange(
         .map(Scopes::parse)
         .transpose()
         .map_err(OAuthError::invalid_scope)?;
-    let now = state.now();
-    let settings = state.settings.clone();
-    let client = client.clone();
-    let outcome = state
-        .db
-        .run(move |c| {
-            write_tx(c, |c| {
-                rotate(c, &settings, &client, &token_hash, requested, now)
-            })
-            .map_err(OAuthError::from)
-        })
-        .await?;
+    let outcome = write_tx(conn, |c| {
+        rotate(c, &ctx.settings, client, &token_hash, requested, ctx.now)
+    })?;
     match outcome {
-        Outcome::Issued { req, refresh_token } => {
-            let scope = req.scopes.to_string();
-            let minted = sign(state, *req).await?;
-            Ok(TokenResponse::new(minted, Some(refresh_token), scope))
-        }
+        Outcome::Issued(issue) => Ok(*issue),
         Outcome::Reused => Err(OAuthError::invalid_grant(
             "the refresh token was already used; its whole family is revoked",
         )),
@@ -82,7 +67,17 @@ fn rotate(
         Claimed::Invalid => return Ok(Outcome::Invalid),
         Claimed::Reused(old) => {
             refresh_tokens::revoke_family(c, &old.family_id, now)?;
-            tracing::warn!(client_id = %old.client_id, "rotated refresh token reused; family revoked");
+            audit::record(
+                c,
+                &audit::Event {
+                    actor: Some(&format!("client:{}", client.id)),
+                    action: "token.refresh_reused",
+                    target: Some(&old.user_id),
+                    ip: None,
+                    detail: Some("a rotated refresh token was presented; its family is revoked"),
+                },
+                now,
+            )?;
             return Ok(Outcome::Reused);
         }
         Claimed::Fresh(old) => old,
@@ -138,8 +133,8 @@ fn rotate(
             access_expires_at: Some(req.access_expires_at(settings)),
         },
     )?;
-    Ok(Outcome::Issued {
-        req: Box::new(req),
-        refresh_token: token,
-    })
+    Ok(Outcome::Issued(Box::new(Issue {
+        req,
+        refresh_token: Some(token),
+    })))
 }

@@ -11,6 +11,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::crypto::password;
+use crate::db::StoreError;
 use crate::db::models::{audit, login_failures, users};
 use crate::error::PageError;
 use crate::oidc::authorize::{self, pending};
@@ -30,6 +31,8 @@ struct LoginPage<'a> {
     csrf_token: &'a str,
     username: &'a str,
     authz: Option<&'a str>,
+    /// A local page to return to afterwards (the admin console).
+    return_to: Option<&'a str>,
     client_name: Option<&'a str>,
     error: Option<&'a str>,
 }
@@ -38,6 +41,7 @@ struct LoginPage<'a> {
 #[serde(default)]
 pub struct LoginQuery {
     authz: Option<String>,
+    return_to: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -47,10 +51,23 @@ pub struct LoginForm {
     username: String,
     password: String,
     authz: Option<String>,
+    return_to: Option<String>,
 }
 
 fn valid_authz(a: Option<&str>) -> Option<&str> {
     a.filter(|a| pending::is_id(a))
+}
+
+/// A path on this server to go to after signing in; anything else (another host, `//host`, `/\host`) is dropped
+/// so the login page cannot be used as an open redirect.
+fn local_path(p: Option<&str>) -> Option<&str> {
+    p.filter(|p| {
+        p.starts_with('/')
+            && !p.starts_with("//")
+            && !p.contains('\\')
+            && p.len() <= 2048
+            && !p.chars().any(char::is_control)
+    })
 }
 
 /// `GET /login`: the form, with the username from `login_hint` when an application sent one.
@@ -72,16 +89,147 @@ pub async fn login_get(
         csrf_token: &csrf::token(&session)?,
         username: hint.as_deref().unwrap_or(""),
         authz: waiting.as_ref().and(authz),
+        return_to: local_path(q.return_to.as_deref()),
         client_name: waiting.as_ref().map(|(_, c)| c.name.as_str()),
         error: None,
     };
     Ok(render(StatusCode::OK, &page))
 }
 
-/// What the database said before the password was checked.
-enum Gate {
+/// A sign-in attempt, as submitted.
+struct Attempt {
+    username: String,
+    password: String,
+    ip: Option<String>,
+}
+
+impl Attempt {
+    /// The throttling subjects: the account and, when known, the address.
+    fn subjects(&self) -> Vec<String> {
+        let mut v = vec![login_failures::user_subject(&self.username)];
+        if let Some(ip) = &self.ip {
+            v.push(login_failures::ip_subject(ip));
+        }
+        v
+    }
+}
+
+/// How an attempt ended.
+enum Outcome {
+    /// Refused before the password was checked; seconds until the lock ends.
     Locked(i64),
-    Open(Option<users::User>),
+    Failed,
+    Succeeded(users::User),
+}
+
+/// Checks the throttle, then the password (argon2 on the blocking pool, the same cost for unknown users), and
+/// records the failure or the success with its audit row.
+async fn authenticate(state: &AppState, attempt: Attempt) -> Result<Outcome, PageError> {
+    let policy = throttle::Policy::from_settings(&state.settings.login);
+    let now = state.now();
+    let subjects = attempt.subjects();
+    let Attempt {
+        username,
+        password,
+        ip,
+    } = attempt;
+
+    let (s, name) = (subjects.clone(), username.clone());
+    let gate = state
+        .db
+        .run(move |c| match throttle::check(c, &policy, &s, now)? {
+            Some(until) => Ok::<_, StoreError>(Err(until)),
+            None => Ok(Ok(users::by_username(c, &name)?)),
+        })
+        .await?;
+    let user = match gate {
+        Err(until) => {
+            record(
+                state,
+                "login.failure",
+                &username,
+                ip,
+                Some("throttled"),
+                None,
+            )
+            .await?;
+            return Ok(Outcome::Locked(until - now));
+        }
+        Ok(user) => user,
+    };
+
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let verified = web::block(move || match hash {
+        Some(h) if password.len() <= MAX_PASSWORD => password::verify(&password, &h),
+        _ => {
+            password::verify_dummy(&password);
+            false
+        }
+    })
+    .await
+    .map_err(|_| PageError::internal())?;
+
+    match user {
+        Some(u) if verified && !u.disabled => {
+            let account = subjects[0].clone();
+            record(
+                state,
+                "login.success",
+                &u.username,
+                ip,
+                None,
+                Some(Effect::Clear(account)),
+            )
+            .await?;
+            Ok(Outcome::Succeeded(u))
+        }
+        other => {
+            let detail = match other {
+                Some(u) if u.disabled => "disabled",
+                Some(_) => "wrong password",
+                None => "unknown user",
+            };
+            let effect = Some(Effect::Count(subjects));
+            record(state, "login.failure", &username, ip, Some(detail), effect).await?;
+            Ok(Outcome::Failed)
+        }
+    }
+}
+
+/// What an attempt changes in the throttle, beside its audit row.
+enum Effect {
+    /// Counts a failure against these subjects.
+    Count(Vec<String>),
+    /// Forgets the account's failures.
+    Clear(String),
+}
+
+/// Writes the audit row and the throttle change in one transaction.
+async fn record(
+    state: &AppState,
+    action: &'static str,
+    username: &str,
+    ip: Option<String>,
+    detail: Option<&'static str>,
+    effect: Option<Effect>,
+) -> Result<(), PageError> {
+    let (name, now) = (username.to_string(), state.now());
+    state
+        .db
+        .run(move |c| {
+            crate::db::write_tx(c, |c| {
+                match &effect {
+                    Some(Effect::Count(subjects)) => throttle::record_failure(c, subjects, now)?,
+                    Some(Effect::Clear(subject)) => {
+                        login_failures::clear(c, subject)?;
+                    }
+                    None => {}
+                }
+                audit::record(c, &event(action, &name, ip.as_deref(), detail), now)
+            })
+        })
+        .await?;
+    Ok(())
 }
 
 /// `POST /login`.
@@ -94,112 +242,41 @@ pub async fn login_post(
     let form = form.into_inner();
     csrf::check(&session, form.csrf_token.as_deref())?;
     let authz = valid_authz(form.authz.as_deref()).map(str::to_string);
-    let username: String = form.username.trim().chars().take(MAX_USERNAME).collect();
     let ip = crate::web::client_ip(&req);
-    let mut subjects = vec![login_failures::user_subject(&username)];
-    if let Some(ip) = &ip {
-        subjects.push(login_failures::ip_subject(ip));
-    }
-    let policy = throttle::Policy::from_settings(&state.settings.login);
-    let now = state.now();
-
-    let gate = {
-        let (subjects, username) = (subjects.clone(), username.clone());
-        state
-            .db
-            .run(
-                move |c| match throttle::check(c, &policy, &subjects, now)? {
-                    Some(until) => Ok::<_, crate::db::StoreError>(Gate::Locked(until)),
-                    None => Ok(Gate::Open(users::by_username(c, &username)?)),
-                },
-            )
-            .await?
+    let attempt = Attempt {
+        username: form.username.trim().chars().take(MAX_USERNAME).collect(),
+        password: form.password,
+        ip: ip.clone(),
     };
-    let user = match gate {
-        Gate::Locked(until) => {
-            audit_login(
-                &state,
-                "login.failure",
-                &username,
-                ip.clone(),
-                Some("throttled"),
-                now,
-            )
-            .await?;
-            return Ok(too_many(until - now));
-        }
-        Gate::Open(user) => user,
-    };
-
-    let password = form.password;
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = web::block(move || match hash {
-        Some(h) if password.len() <= MAX_PASSWORD => password::verify(&password, &h),
-        _ => {
-            password::verify_dummy(&password);
-            false
-        }
-    })
-    .await
-    .map_err(|_| PageError::internal())?;
-
-    let user = match user {
-        Some(u) if verified && !u.disabled => u,
-        other => {
-            let detail = match other {
-                Some(u) if verified && u.disabled => "disabled",
-                Some(_) => "wrong password",
-                None => "unknown user",
+    let username = attempt.username.clone();
+    let user = match authenticate(&state, attempt).await? {
+        Outcome::Locked(wait) => return Ok(too_many(wait)),
+        Outcome::Failed => {
+            let waiting = match authz.as_deref() {
+                Some(a) => authorize::pending_request(&state, &session, a).await?,
+                None => None,
             };
-            let (s, name, ip2) = (subjects.clone(), username.clone(), ip.clone());
-            state
-                .db
-                .run(move |c| {
-                    crate::db::write_tx(c, |c| {
-                        throttle::record_failure(c, &s, now)?;
-                        audit::record(
-                            c,
-                            &event("login.failure", &name, ip2.as_deref(), Some(detail)),
-                            now,
-                        )
-                    })
-                })
-                .await?;
             let page = LoginPage {
                 csrf_token: &csrf::token(&session)?,
                 username: &username,
-                authz: authz.as_deref(),
-                client_name: None,
+                authz: waiting.as_ref().and(authz.as_deref()),
+                return_to: local_path(form.return_to.as_deref()),
+                client_name: waiting.as_ref().map(|(_, c)| c.name.as_str()),
                 error: Some(FAILED),
             };
             return Ok(render(StatusCode::UNAUTHORIZED, &page));
         }
+        Outcome::Succeeded(user) => user,
     };
-
-    {
-        let (subject, name, ip2) = (subjects[0].clone(), user.username.clone(), ip.clone());
-        state
-            .db
-            .run(move |c| {
-                crate::db::write_tx(c, |c| {
-                    login_failures::clear(c, &subject)?;
-                    audit::record(c, &event("login.success", &name, ip2.as_deref(), None), now)
-                })
-            })
-            .await?;
-    }
-    let sign_in = session.sign_in(
-        &user.id,
-        now,
-        ip.as_deref(),
-        crate::web::user_agent(&req).as_deref(),
-    )?;
+    let user_agent = crate::web::user_agent(&req);
+    let sign_in = session.sign_in(&user.id, state.now(), ip.as_deref(), user_agent.as_deref())?;
     if let Some(a) = authz
         && let Some(res) = authorize::resume_after_login(&state, &session, &a, sign_in).await?
     {
         return Ok(res);
     }
-    Ok(crate::web::redirect(StatusCode::SEE_OTHER, "/account"))
+    let next = local_path(form.return_to.as_deref()).unwrap_or("/account");
+    Ok(crate::web::redirect(StatusCode::SEE_OTHER, next))
 }
 
 fn event<'a>(
@@ -215,22 +292,6 @@ fn event<'a>(
         ip,
         detail,
     }
-}
-
-async fn audit_login(
-    state: &AppState,
-    action: &'static str,
-    username: &str,
-    ip: Option<String>,
-    detail: Option<&'static str>,
-    now: i64,
-) -> Result<(), PageError> {
-    let name = username.to_string();
-    state
-        .db
-        .run(move |c| audit::record(c, &event(action, &name, ip.as_deref(), detail), now))
-        .await?;
-    Ok(())
 }
 
 /// HTTP 429 with `Retry-After`.
