@@ -5,16 +5,19 @@
 #   DURATION=30 CONNECTIONS=64 benches/load.sh
 #
 # What it measures, in order, with nothing else running:
-#   1. `openssl speed -multi 2 -seconds 5 rsa2048`: this machine's two-core RSA-2048 signing rate (the ceiling).
+#   1. `openssl speed -multi 2 -seconds 5 rsa2048`: this machine's two-core RSA-2048 signing rate (the ceiling),
+#      measured just before and just after step 2; the ratio uses the higher of the two.
 #   2. client_credentials: `wrk` POSTing /token with client_secret_basic; requests/s and the p50/p99 latency.
 #      Each request is one client lookup (one indexed read) and one RS256 signature.
 #   3. Full code exchanges with `examples/code_exchange_load.rs`:
 #        login   - a fresh browser each time: /authorize -> /login form -> POST /login (argon2) -> code -> /token
 #        session - a signed-in browser: /authorize -> code -> /token (two signatures: ID + access token)
-# and prints client_credentials rps / openssl signs/s (target >= 0.70).
+# and prints client_credentials rps / openssl signs/s (target >= 0.70). The load generator shares the two cores
+# with the server, as the issue asks; run it on an otherwise idle machine.
 #
 # Needs: wrk (`apt-get install -y wrk`), openssl, curl, python3, cargo. Builds into $CARGO_TARGET_DIR (default
-# ~/.cache/porta-target); SKIP_BUILD=1 uses the release binaries already there. The server uses a throwaway SQLite database in a temp dir, and logs at `warn`.
+# ~/.cache/porta-target); SKIP_BUILD=1 uses the release binaries already there. The server uses a throwaway
+# SQLite database in a temp dir and logs at `warn` (RUST_LOG overrides).
 set -euo pipefail
 
 DURATION=${DURATION:-20}
@@ -67,12 +70,13 @@ json() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 SERVICE_ID=$(json client_id <<<"$SERVICE"); SERVICE_SECRET=$(json client_secret <<<"$SERVICE")
 WEB_ID=$(json client_id <<<"$WEB"); WEB_SECRET=$(json client_secret <<<"$WEB")
 
-echo "== openssl speed -multi 2 -seconds 5 rsa2048"
-OPENSSL_OUT=$(openssl speed -multi 2 -seconds 5 rsa2048 2>/dev/null)
 # Summary line: "rsa 2048 bits 0.000118s 0.000003s   8474.6 289000.1" (sign, verify, sign/s, verify/s).
-SIGN_RATE=$(awk '/^rsa 2048 bits/ {print $(NF-1); exit}' <<<"$OPENSSL_OUT")
-grep -E "^rsa 2048|sign/s" <<<"$OPENSSL_OUT" || true
-echo "openssl RSA-2048 signs/s (2 processes): $SIGN_RATE"
+openssl_rate() {
+    openssl speed -multi 2 -seconds 5 rsa2048 2>/dev/null | awk '/^rsa 2048 bits/ {print $(NF-1); exit}'
+}
+echo "== openssl speed -multi 2 -seconds 5 rsa2048 (before the load)"
+SIGN_BEFORE=$(openssl_rate)
+echo "openssl RSA-2048 signs/s (2 processes): $SIGN_BEFORE"
 
 echo "== client_credentials: wrk -t$WRK_THREADS -c$CONNECTIONS -d${DURATION}s"
 BASIC=$(printf '%s:%s' "$SERVICE_ID" "$SERVICE_SECRET" | base64 -w0)
@@ -97,14 +101,19 @@ WRK_OUT=$(wrk -t"$WRK_THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --latency -s "$
 echo "$WRK_OUT"
 CC_RPS=$(awk -F'rps=' '/^p50=/ {split($2,a," "); print a[1]}' <<<"$WRK_OUT")
 
+echo "== openssl speed -multi 2 -seconds 5 rsa2048 (right after it)"
+SIGN_AFTER=$(openssl_rate)
+echo "openssl RSA-2048 signs/s (2 processes): $SIGN_AFTER"
+
 echo "== full code exchanges (examples/code_exchange_load.rs, concurrency $DRIVER_CONCURRENCY)"
 DRIVER_ARGS=(--issuer "$ISSUER" --client-id "$WEB_ID" --client-secret "$WEB_SECRET" --redirect-uri "$REDIRECT"
     --username loaduser --password "$USER_PASSWORD" --seconds "$DURATION" --concurrency "$DRIVER_CONCURRENCY")
 "$DRIVER" "${DRIVER_ARGS[@]}" --mode login
 "$DRIVER" "${DRIVER_ARGS[@]}" --mode session
 
-python3 - "$CC_RPS" "$SIGN_RATE" <<'PY'
+# The ratio uses the higher openssl figure: other load on the machine only ever lowers it.
+python3 - "$CC_RPS" "$SIGN_BEFORE" "$SIGN_AFTER" <<'PY'
 import sys
-rps, sign = float(sys.argv[1]), float(sys.argv[2])
+rps, sign = float(sys.argv[1]), max(float(sys.argv[2]), float(sys.argv[3]))
 print(f"== client_credentials {rps:.0f} req/s vs openssl {sign:.0f} signs/s: ratio {rps / sign:.2f} (target >= 0.70)")
 PY

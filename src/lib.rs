@@ -10,6 +10,7 @@ pub mod error;
 pub mod jobs;
 pub mod keys;
 pub mod manage;
+pub mod metrics;
 pub mod oidc;
 pub mod session;
 pub mod startup;

@@ -75,21 +75,39 @@ pub fn login_throttled() {
     metrics::counter!("porta_login_throttled_total").increment(1);
 }
 
-/// Signing-key gauges, set from the in-memory key set whenever `/metrics` is scraped.
-pub fn set_key_gauges(active_key_age_secs: i64, next_rotation_in_secs: i64) {
-    metrics::gauge!("porta_signing_key_age_seconds").set(active_key_age_secs as f64);
-    metrics::gauge!("porta_signing_key_next_rotation_seconds").set(next_rotation_in_secs as f64);
-}
-
-/// `GET /metrics`
+/// `GET /metrics`. The signing-key gauges (age of the active key, seconds until the next key takes over) are
+/// set from the in-memory key set at each scrape.
 pub async fn metrics_get(state: web::Data<AppState>) -> HttpResponse {
-    let now = state.now();
     let keys = state.keys.current();
-    if let Some((age, next)) = keys.rotation_timing(now) {
-        set_key_gauges(age, next);
+    if let Some((age, next)) = keys.rotation_timing(state.now()) {
+        metrics::gauge!("porta_signing_key_age_seconds").set(age as f64);
+        metrics::gauge!("porta_signing_key_next_rotation_seconds").set(next as f64);
     }
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
         .insert_header(("Cache-Control", "no-store"))
         .body(handle().render())
+}
+
+/// Middleware: echoes the request id that `TracingLogger` put on every log line of the request as
+/// `X-Request-Id`, so a report from a user can be matched with the logs.
+pub async fn request_id_header(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use actix_web::HttpMessage;
+    let id = req
+        .extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .map(|id| id.to_string());
+    let mut res = next.call(req).await?;
+    if let Some(id) = id
+        && let Ok(v) = actix_web::http::header::HeaderValue::from_str(&id)
+    {
+        res.headers_mut().insert(
+            actix_web::http::header::HeaderName::from_static("x-request-id"),
+            v,
+        );
+    }
+    Ok(res)
 }

@@ -89,6 +89,8 @@ impl Application {
             keys: Arc::new(keys),
         });
         crate::jobs::spawn(state.clone());
+        // Install the metrics recorder before the first request so every request is counted.
+        crate::metrics::handle();
         let port = listener.local_addr()?.port();
         let data = state.clone();
         let server = HttpServer::new(move || {
@@ -96,7 +98,9 @@ impl Application {
                 // Inner to the logger, so a session store failure is logged with its request.
                 .wrap(crate::session::middleware(&data))
                 .wrap(actix_web::middleware::from_fn(crate::session::store_failure_page))
+                .wrap(actix_web::middleware::from_fn(crate::metrics::request_id_header))
                 .wrap(tracing_actix_web::TracingLogger::default())
+                .wrap(actix_web::middleware::from_fn(crate::metrics::track))
                 .app_data(data.clone())
                 .app_data(discovery.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
@@ -141,7 +145,8 @@ async fn bootstrap_admin(db: &Db, now: i64) -> anyhow::Result<()> {
 /// Every route Porta serves.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz));
+        .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(crate::metrics::metrics_get));
 }
 
 async fn healthz() -> HttpResponse {

@@ -27,6 +27,17 @@ pub struct RsaSigner {
     kid: String,
     pair: RsaKeyPair,
     rng: SystemRandom,
+    /// The encoded JOSE headers of the two token types Porta mints (ID tokens `JWT`, access tokens `at+jwt`,
+    /// RFC 9068), built once per key rather than per token.
+    headers: [(&'static str, String); 2],
+}
+
+/// The base64url JOSE header `{alg: RS256, kid, typ}`.
+fn encoded_header(kid: &str, typ: &str) -> Result<String, KeyError> {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.to_string());
+    header.typ = Some(typ.to_string());
+    Ok(URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(KeyError::Serialize)?))
 }
 
 impl fmt::Debug for RsaSigner {
@@ -59,6 +70,10 @@ impl RsaSigner {
             kid: kid.to_string(),
             pair,
             rng: SystemRandom::new(),
+            headers: [
+                ("JWT", encoded_header(kid, "JWT")?),
+                ("at+jwt", encoded_header(kid, "at+jwt")?),
+            ],
         })
     }
 
@@ -107,6 +122,9 @@ pub struct KeySet {
     jwks: bytes::Bytes,
     etag: String,
     at: i64,
+    /// When the active key started signing, and when the next key takes over (for the metrics gauges).
+    active_since: Option<i64>,
+    next_activation: Option<i64>,
 }
 
 impl fmt::Debug for KeySet {
@@ -145,7 +163,24 @@ impl KeySet {
             .iter()
             .find(|(_, s)| *s == lifecycle::KeyState::Active)
             .and_then(|(k, _)| signers.get(&k.kid).cloned());
-        Self::assemble(signer, published.into_iter().map(|(k, _)| k).collect(), at)
+        let active_since = published
+            .iter()
+            .find(|(_, s)| *s == lifecycle::KeyState::Active)
+            .map(|(k, _)| k.activates_at);
+        let next_activation = published
+            .iter()
+            .filter(|(_, s)| *s == lifecycle::KeyState::Next)
+            .map(|(k, _)| k.activates_at)
+            .min();
+        let mut set = Self::assemble(signer, published.into_iter().map(|(k, _)| k).collect(), at)?;
+        set.active_since = active_since;
+        set.next_activation = next_activation;
+        Ok(set)
+    }
+
+    /// The active key's age and the seconds until the next key signs, at `now`.
+    pub fn rotation_timing(&self, now: i64) -> Option<(i64, i64)> {
+        Some((now - self.active_since?, self.next_activation? - now))
     }
 
     fn assemble(
@@ -184,20 +219,19 @@ impl KeySet {
             jwks: bytes::Bytes::from(jwks),
             etag,
             at,
+            active_since: None,
+            next_activation: None,
         })
     }
 
     /// Compact JWS, RS256, header `{alg, kid (active key), typ}`. CPU-bound: callers run it on the blocking pool.
     pub fn sign<T: serde::Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyError> {
         let signer = self.signer.as_deref().ok_or(KeyError::NoActiveKey)?;
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(signer.kid.clone());
-        header.typ = Some(typ.to_string());
         let mut out = String::with_capacity(1024);
-        URL_SAFE_NO_PAD.encode_string(
-            serde_json::to_vec(&header).map_err(KeyError::Serialize)?,
-            &mut out,
-        );
+        match signer.headers.iter().find(|(t, _)| *t == typ) {
+            Some((_, encoded)) => out.push_str(encoded),
+            None => out.push_str(&encoded_header(&signer.kid, typ)?),
+        }
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(
             serde_json::to_vec(claims).map_err(KeyError::Serialize)?,
@@ -314,6 +348,14 @@ mod tests {
         let header = jsonwebtoken::decode_header(&token).unwrap();
         assert_eq!(header.kid.as_deref(), Some(rows[0].kid.as_str()));
         assert_eq!(header.typ.as_deref(), Some("JWT"));
+        for typ in ["at+jwt", "logout+jwt"] {
+            let t = set.sign(typ, &claims).unwrap();
+            assert_eq!(
+                jsonwebtoken::decode_header(&t).unwrap().typ.as_deref(),
+                Some(typ)
+            );
+            set.verify::<Claims>(&t, &validation()).unwrap();
+        }
         assert_eq!(header.alg, Algorithm::RS256);
         let data: TokenData<Claims> = set.verify(&token, &validation()).unwrap();
         assert_eq!(data.claims, claims);

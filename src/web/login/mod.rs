@@ -250,8 +250,12 @@ pub async fn login_post(
     };
     let username = attempt.username.clone();
     let user = match authenticate(&state, attempt).await? {
-        Outcome::Locked(wait) => return Ok(too_many(wait)),
+        Outcome::Locked(wait) => {
+            crate::metrics::login_throttled();
+            return Ok(too_many(wait));
+        }
         Outcome::Failed => {
+            crate::metrics::login_failed();
             let waiting = match authz.as_deref() {
                 Some(a) => authorize::pending_request(&state, &session, a).await?,
                 None => None,
