@@ -10,6 +10,7 @@ mod cli;
 mod faults;
 mod keys;
 mod scale_out;
+mod observability;
 mod serve;
 mod store;
 mod token_support;
