@@ -8,19 +8,24 @@ use actix_web::web;
 
 use crate::startup::AppState;
 
-/// Runs every job once, at the state's `now`. A failing job is logged and does not stop the others.
+/// Runs every job once, at the state's `now` (one instant for all of them). A failing job is logged and does not
+/// stop the others.
 pub async fn run_once(state: &AppState) {
-    if let Err(e) = keys_tick(state).await {
+    let now = state.now();
+    if let Err(e) = keys_tick(state, now).await {
         tracing::error!(error = %e, "key rotation or reload failed; the previous key set stays in force");
     }
-    if let Err(e) = crate::tokens::purge::purge_expired(&state.db, state.now()).await {
+    if let Err(e) = crate::tokens::purge::purge_expired(&state.db, now).await {
         tracing::warn!(error = %e, "purging expired refresh tokens and revocations failed");
     }
 }
 
-/// Rotation check, then reload: other instances' changes appear here within one interval.
-pub async fn keys_tick(state: &AppState) -> Result<crate::keys::Changes, crate::keys::KeyError> {
-    state.keys.tick(&state.db).await
+/// Rotation check, then reload, at `now`: other instances' changes appear here within one interval.
+pub async fn keys_tick(
+    state: &AppState,
+    now: i64,
+) -> Result<crate::keys::Changes, crate::keys::KeyError> {
+    state.keys.tick_at(&state.db, now).await
 }
 
 /// Spawns the loop on the current (actix) runtime. The first run waits one interval: startup has just done the

@@ -171,8 +171,13 @@ impl Keys {
 
     /// Rebuilds the in-memory sets from the database at the clock's now.
     pub async fn reload(&self, db: &Db) -> Result<(), KeyError> {
+        self.reload_at(db, self.clock.now()).await
+    }
+
+    /// Rebuilds the in-memory sets from the database at `now`.
+    pub async fn reload_at(&self, db: &Db, now: i64) -> Result<(), KeyError> {
         let stored = db.run(rows::all).await?;
-        self.load_rows(&stored, self.clock.now())
+        self.load_rows(&stored, now)
     }
 
     /// Rebuilds the in-memory sets from `stored` at `now`; synchronous, for callers on a blocking thread.
@@ -228,7 +233,11 @@ impl Keys {
     /// Rotates if due (creating the first keys on an empty table), erases retired private keys; reloads after a
     /// change. Returns what changed.
     pub async fn ensure(&self, db: &Db) -> Result<Changes, KeyError> {
-        let now = self.clock.now();
+        self.ensure_at(db, self.clock.now()).await
+    }
+
+    /// `ensure` at `now`.
+    pub async fn ensure_at(&self, db: &Db, now: i64) -> Result<Changes, KeyError> {
         let (master, generator, bits, timing) = (
             self.master.clone(),
             self.generator.clone(),
@@ -254,8 +263,13 @@ impl Keys {
 
     /// The periodic work of one instance: `ensure`, then `reload`. A failure leaves the previous set in force.
     pub async fn tick(&self, db: &Db) -> Result<Changes, KeyError> {
-        let changes = self.ensure(db).await?;
-        self.reload(db).await?;
+        self.tick_at(db, self.clock.now()).await
+    }
+
+    /// `tick` at `now`.
+    pub async fn tick_at(&self, db: &Db, now: i64) -> Result<Changes, KeyError> {
+        let changes = self.ensure_at(db, now).await?;
+        self.reload_at(db, now).await?;
         Ok(changes)
     }
 

@@ -76,8 +76,12 @@ impl Discovery {
             token_endpoint_auth_methods_supported: crate::oidc::client_auth::AUTH_METHODS.to_vec(),
             claims_supported: crate::tokens::claims::CLAIMS_SUPPORTED.to_vec(),
             code_challenge_methods_supported: vec!["S256"],
-            introspection_endpoint_auth_methods_supported: vec!["client_secret_basic", "client_secret_post"],
-            revocation_endpoint_auth_methods_supported: crate::oidc::client_auth::AUTH_METHODS.to_vec(),
+            introspection_endpoint_auth_methods_supported: vec![
+                "client_secret_basic",
+                "client_secret_post",
+            ],
+            revocation_endpoint_auth_methods_supported: crate::oidc::client_auth::AUTH_METHODS
+                .to_vec(),
         }
     }
 }
@@ -88,7 +92,9 @@ pub struct DiscoveryDocument(pub web::Bytes);
 
 impl DiscoveryDocument {
     pub fn new(discovery: &Discovery) -> Result<DiscoveryDocument, serde_json::Error> {
-        Ok(DiscoveryDocument(web::Bytes::from(serde_json::to_vec(discovery)?)))
+        Ok(DiscoveryDocument(web::Bytes::from(serde_json::to_vec(
+            discovery,
+        )?)))
     }
 }
 
@@ -110,15 +116,27 @@ mod tests {
             issuer: "https://id.example.com/tenant".into(),
             ..Settings::default()
         };
-        let v: serde_json::Value =
-            serde_json::from_slice(&DiscoveryDocument::new(&Discovery::from_settings(&settings)).unwrap().0)
-                .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(
+            &DiscoveryDocument::new(&Discovery::from_settings(&settings))
+                .unwrap()
+                .0,
+        )
+        .unwrap();
         assert_eq!(v["issuer"], "https://id.example.com/tenant");
         assert_eq!(v["jwks_uri"], "https://id.example.com/tenant/jwks.json");
-        assert_eq!(v["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+        assert_eq!(
+            v["id_token_signing_alg_values_supported"],
+            serde_json::json!(["RS256"])
+        );
         assert_eq!(v["token_endpoint"], "https://id.example.com/tenant/token");
-        assert_eq!(v["introspection_endpoint"], "https://id.example.com/tenant/introspect");
-        assert_eq!(v["revocation_endpoint"], "https://id.example.com/tenant/revoke");
+        assert_eq!(
+            v["introspection_endpoint"],
+            "https://id.example.com/tenant/introspect"
+        );
+        assert_eq!(
+            v["revocation_endpoint"],
+            "https://id.example.com/tenant/revoke"
+        );
         assert_eq!(
             v["grant_types_supported"],
             serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
@@ -127,6 +145,9 @@ mod tests {
             v["token_endpoint_auth_methods_supported"],
             serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
         );
-        assert_eq!(v["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+        assert_eq!(
+            v["code_challenge_methods_supported"],
+            serde_json::json!(["S256"])
+        );
     }
 }

@@ -655,7 +655,7 @@ both_backends! {
         assert_eq!(stored(&app.state.db).len(), 2, "nothing due yet");
         app.clock.set(next.activates_at);
         assert_eq!(app.state.keys.current().active_kid(), next.kid, "the switch needs no reload");
-        porta::jobs::keys_tick(&app.state).await.unwrap();
+        porta::jobs::keys_tick(&app.state, app.clock.now()).await.unwrap();
         let all = stored(&app.state.db);
         assert_eq!(all.len(), 3);
         let newest = lifecycle::next_at(&all, app.clock.now()).unwrap();
