@@ -202,8 +202,8 @@ impl Settings {
 
     /// Rules a setting cannot express alone (DESIGN.md, timing rules).
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let issuer = url::Url::parse(&self.issuer)
-            .map_err(|e| ConfigError(format!("issuer: {e}")))?;
+        let issuer =
+            url::Url::parse(&self.issuer).map_err(|e| ConfigError(format!("issuer: {e}")))?;
         if !matches!(issuer.scheme(), "http" | "https")
             || issuer.query().is_some()
             || issuer.fragment().is_some()
@@ -337,7 +337,10 @@ fn fmt(d: Duration) -> String {
 
 /// One line naming the setting: `keys.rotation_period: invalid duration "banana"`.
 fn describe(e: figment::Error) -> ConfigError {
-    let e = e.into_iter().next().expect("a figment error holds at least one error");
+    let e = e
+        .into_iter()
+        .next()
+        .expect("a figment error holds at least one error");
     let mut path: Vec<String> = e.path.clone();
     if path.first().map(String::as_str) == Some("default") {
         path.remove(0);
@@ -368,7 +371,10 @@ fn describe(e: figment::Error) -> ConfigError {
 mod tests {
     use super::*;
 
-    #[expect(clippy::result_large_err, reason = "figment's Jail API returns its own error type")]
+    #[expect(
+        clippy::result_large_err,
+        reason = "figment's Jail API returns its own error type"
+    )]
     fn load(toml: &str, env: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let mut out = None;
         figment::Jail::expect_with(|jail| {
@@ -412,13 +418,22 @@ mod tests {
     fn bad_settings_are_named() {
         let e = load("colour = \"blue\"\n", &[]).unwrap_err().0;
         assert!(e.starts_with("colour: unknown setting"), "{e}");
-        let e = load("[keys]\nrotation_period = \"banana\"\n", &[]).unwrap_err().0;
+        let e = load("[keys]\nrotation_period = \"banana\"\n", &[])
+            .unwrap_err()
+            .0;
         assert!(e.starts_with("keys.rotation_period:"), "{e}");
-        let e = load("", &[("PORTA_KEYS__JWKS_MAX_AGE", "20d")]).unwrap_err().0;
-        assert!(e.contains("keys.rotation_period") && e.contains("keys.jwks_max_age"), "{e}");
+        let e = load("", &[("PORTA_KEYS__JWKS_MAX_AGE", "20d")])
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("keys.rotation_period") && e.contains("keys.jwks_max_age"),
+            "{e}"
+        );
         let e = load("[keys]\nretire_after = \"1h\"\n", &[]).unwrap_err().0;
         assert!(e.starts_with("keys.retire_after"), "{e}");
-        let e = load("issuer = \"http://id.example.com\"\n", &[]).unwrap_err().0;
+        let e = load("issuer = \"http://id.example.com\"\n", &[])
+            .unwrap_err()
+            .0;
         assert!(e.starts_with("issuer:"), "{e}");
     }
 
@@ -430,7 +445,10 @@ mod tests {
             ..Settings::default()
         };
         let out = s.to_toml();
-        assert!(!out.contains("hunter2") && !out.contains("c2VjcmV0"), "{out}");
+        assert!(
+            !out.contains("hunter2") && !out.contains("c2VjcmV0"),
+            "{out}"
+        );
         assert!(out.contains("rotation_period = \"30days\""), "{out}");
     }
 }

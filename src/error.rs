@@ -82,7 +82,11 @@ impl OAuthError {
     }
 
     pub fn temporarily_unavailable(d: impl Into<String>) -> Self {
-        Self::new("temporarily_unavailable", StatusCode::SERVICE_UNAVAILABLE, d)
+        Self::new(
+            "temporarily_unavailable",
+            StatusCode::SERVICE_UNAVAILABLE,
+            d,
+        )
     }
 }
 

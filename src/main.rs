@@ -10,7 +10,11 @@ fn main() {
         Ok(s) => s,
         Err(e) => fail(e),
     };
-    let level = if matches!(cli.command, Command::Serve) { "info" } else { "warn" };
+    let level = if matches!(cli.command, Command::Serve) {
+        "info"
+    } else {
+        "warn"
+    };
     porta::telemetry::init(settings.log_format, level);
     let result = match cli.command {
         Command::Serve => serve(settings),
@@ -23,7 +27,8 @@ fn main() {
 
 fn serve(settings: porta::config::Settings) -> anyhow::Result<()> {
     actix_web::rt::System::new().block_on(async move {
-        let app = porta::startup::Application::build(settings, std::sync::Arc::new(SystemClock)).await?;
+        let app =
+            porta::startup::Application::build(settings, std::sync::Arc::new(SystemClock)).await?;
         tracing::info!(port = app.port, "porta is serving");
         app.run_until_stopped().await?;
         Ok(())

@@ -97,8 +97,12 @@ impl Application {
             App::new()
                 // Inner to the logger, so a session store failure is logged with its request.
                 .wrap(crate::session::middleware(&data))
-                .wrap(actix_web::middleware::from_fn(crate::session::store_failure_page))
-                .wrap(actix_web::middleware::from_fn(crate::metrics::request_id_header))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::session::store_failure_page,
+                ))
+                .wrap(actix_web::middleware::from_fn(
+                    crate::metrics::request_id_header,
+                ))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .wrap(actix_web::middleware::from_fn(crate::metrics::track))
                 .app_data(data.clone())
@@ -130,14 +134,18 @@ impl Application {
 }
 
 async fn bootstrap_admin(db: &Db, now: i64) -> anyhow::Result<()> {
-    let given = std::env::var("PORTA_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+    let given = std::env::var("PORTA_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
     let generated = db
         .run(move |c| crate::manage::users::bootstrap_admin(c, given.as_deref(), now))
         .await
         .context("bootstrapping the admin user")?;
     if let Some(pw) = generated {
         // Shown once, on the console only: never through the log pipeline.
-        println!("Created the first admin account.\n  username: admin\n  password: {pw}\nChange it after signing in.");
+        println!(
+            "Created the first admin account.\n  username: admin\n  password: {pw}\nChange it after signing in."
+        );
     }
     Ok(())
 }
@@ -156,8 +164,9 @@ async fn healthz() -> HttpResponse {
 /// 200 only when the database answers and a signing key is active.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     if !state.keys.current().can_sign() {
-        return HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({ "status": "unavailable", "reason": "no active signing key" }));
+        return HttpResponse::ServiceUnavailable().json(
+            serde_json::json!({ "status": "unavailable", "reason": "no active signing key" }),
+        );
     }
     match state.db.ping().await {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),

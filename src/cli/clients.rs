@@ -73,13 +73,20 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
         ClientCommand::List => {
             let list = clients::list(&mut conn)?;
             super::output(json, &list, || {
-                let mut out = format!("{:<24} {:<24} {:<12} REDIRECT URIS", "CLIENT ID", "NAME", "TYPE");
+                let mut out = format!(
+                    "{:<24} {:<24} {:<12} REDIRECT URIS",
+                    "CLIENT ID", "NAME", "TYPE"
+                );
                 for c in &list {
                     out.push_str(&format!(
                         "\n{:<24} {:<24} {:<12} {}",
                         c.id,
                         c.name,
-                        if c.is_public { "public" } else { "confidential" },
+                        if c.is_public {
+                            "public"
+                        } else {
+                            "confidential"
+                        },
                         c.redirect_uris.join(" ")
                     ));
                 }
@@ -88,9 +95,11 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
         }
         ClientCommand::Remove { client_id } => {
             manage::remove(&mut conn, client_id, &actor, now)?;
-            super::output(json, &serde_json::json!({ "client_id": client_id, "removed": true }), || {
-                format!("removed client {client_id}")
-            })
+            super::output(
+                json,
+                &serde_json::json!({ "client_id": client_id, "removed": true }),
+                || format!("removed client {client_id}"),
+            )
         }
         ClientCommand::RotateSecret { client_id } => {
             let r = manage::rotate_secret(&mut conn, client_id, &actor, now)?;

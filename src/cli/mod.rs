@@ -13,7 +13,11 @@ use crate::clock::{Clock, SystemClock};
 use crate::config::Settings;
 
 #[derive(Debug, Parser)]
-#[command(name = "porta", version, about = "Porta: an OpenID Connect single-sign-on identity provider")]
+#[command(
+    name = "porta",
+    version,
+    about = "Porta: an OpenID Connect single-sign-on identity provider"
+)]
 pub struct Cli {
     /// TOML config file (default: porta.toml when present).
     #[arg(long, global = true, env = "PORTA_CONFIG")]
@@ -95,7 +99,11 @@ fn open(settings: &Settings) -> anyhow::Result<crate::db::PooledConn> {
 }
 
 /// Prints `value` as JSON, or `text` otherwise.
-fn output<T: serde::Serialize>(json: bool, value: &T, text: impl FnOnce() -> String) -> anyhow::Result<()> {
+fn output<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    text: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(value)?);
     } else {

@@ -6,8 +6,8 @@ use clap::Subcommand;
 
 use crate::config::Settings;
 use crate::db::models::users;
-use crate::manage::users::{self as manage, NewUserInput};
 use crate::manage::Actor;
+use crate::manage::users::{self as manage, NewUserInput};
 
 #[derive(Debug, Subcommand)]
 pub enum UserCommand {
@@ -81,13 +81,18 @@ pub fn run(cmd: &UserCommand, json: bool, settings: &Settings, now: i64) -> anyh
                 &actor,
                 now,
             )?;
-            super::output(json, &user, || format!("created user {} ({})", user.username, user.id))
+            super::output(json, &user, || {
+                format!("created user {} ({})", user.username, user.id)
+            })
         }
         UserCommand::List => {
             let mut conn = super::open(settings)?;
             let list = users::list(&mut conn, None, i64::MAX, 0)?;
             super::output(json, &list, || {
-                let mut out = format!("{:<24} {:<30} {:<6} {:<8}", "USERNAME", "EMAIL", "ADMIN", "STATUS");
+                let mut out = format!(
+                    "{:<24} {:<30} {:<6} {:<8}",
+                    "USERNAME", "EMAIL", "ADMIN", "STATUS"
+                );
                 for u in &list {
                     out.push_str(&format!(
                         "\n{:<24} {:<30} {:<6} {:<8}",
@@ -105,9 +110,11 @@ pub fn run(cmd: &UserCommand, json: bool, settings: &Settings, now: i64) -> anyh
             let mut conn = super::open(settings)?;
             manage::set_disabled(&mut conn, username, disable, &actor, now)?;
             let status = if disable { "disabled" } else { "enabled" };
-            super::output(json, &serde_json::json!({ "username": username, "status": status }), || {
-                format!("{status} user {username}")
-            })
+            super::output(
+                json,
+                &serde_json::json!({ "username": username, "status": status }),
+                || format!("{status} user {username}"),
+            )
         }
         UserCommand::SetPassword {
             username,

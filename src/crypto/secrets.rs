@@ -27,7 +27,10 @@ pub fn hash_secret(secret: &str) -> String {
 
 /// Whether `secret` hashes to `stored`, compared in constant time.
 pub fn verify_secret(secret: &str, stored: &str) -> bool {
-    hash_secret(secret).as_bytes().ct_eq(stored.as_bytes()).into()
+    hash_secret(secret)
+        .as_bytes()
+        .ct_eq(stored.as_bytes())
+        .into()
 }
 
 /// Constant-time equality of two strings (CSRF tokens and the like).

@@ -46,7 +46,11 @@ impl PkceChallenge {
             && verifier
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-        syntax && ct_eq(&URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())), &self.0)
+        syntax
+            && ct_eq(
+                &URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
+                &self.0,
+            )
     }
 }
 

@@ -20,7 +20,8 @@ pub struct RedirectUri(String);
 
 impl RedirectUri {
     pub fn parse(s: &str) -> Result<RedirectUri, String> {
-        let u = Url::parse(s).map_err(|e| format!("redirect URI {s:?} is not an absolute URL: {e}"))?;
+        let u =
+            Url::parse(s).map_err(|e| format!("redirect URI {s:?} is not an absolute URL: {e}"))?;
         if u.fragment().is_some() {
             return Err(format!("redirect URI {s:?} must not contain a fragment"));
         }

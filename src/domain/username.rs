@@ -7,8 +7,7 @@ impl Username {
     pub fn parse(s: &str) -> Result<Username, String> {
         let ok = !s.is_empty()
             && s.chars().count() <= 64
-            && s
-                .chars()
+            && s.chars()
                 .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-' | '@'));
         if ok {
             Ok(Username(s.to_string()))

@@ -133,7 +133,14 @@ pub fn remove(
 ) -> Result<(), ManageError> {
     write_tx(conn, |c| {
         clients::remove(c, client_id).map_err(refused)?;
-        Ok(audit_client(c, actor, "client.remove", client_id, None, now)?)
+        Ok(audit_client(
+            c,
+            actor,
+            "client.remove",
+            client_id,
+            None,
+            now,
+        )?)
     })
 }
 
@@ -153,7 +160,14 @@ pub fn rotate_secret(
             )));
         }
         clients::set_secret_hash(c, client_id, &secrets::hash_secret(&secret), now)?;
-        Ok(audit_client(c, actor, "client.rotate_secret", client_id, None, now)?)
+        Ok(audit_client(
+            c,
+            actor,
+            "client.rotate_secret",
+            client_id,
+            None,
+            now,
+        )?)
     })?;
     Ok(Registered {
         client_id: client_id.to_string(),
@@ -180,6 +194,13 @@ pub fn set_uris(
             ));
         }
         clients::set_uris(c, client_id, &redirect, &post_logout, now)?;
-        Ok(audit_client(c, actor, "client.update", client_id, None, now)?)
+        Ok(audit_client(
+            c,
+            actor,
+            "client.update",
+            client_id,
+            None,
+            now,
+        )?)
     })
 }

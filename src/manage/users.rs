@@ -21,7 +21,9 @@ fn check_password(pw: &str) -> Result<(), ManageError> {
         return Err(ManageError::Invalid("password must not be empty".into()));
     }
     if pw.chars().count() > 1024 {
-        return Err(ManageError::Invalid("password is longer than 1024 characters".into()));
+        return Err(ManageError::Invalid(
+            "password is longer than 1024 characters".into(),
+        ));
     }
     Ok(())
 }
@@ -99,7 +101,11 @@ pub fn set_disabled(
 ) -> Result<(), ManageError> {
     write_tx(conn, |c| {
         users::set_disabled(c, username, disabled, now).map_err(refused)?;
-        let action = if disabled { "user.disable" } else { "user.enable" };
+        let action = if disabled {
+            "user.disable"
+        } else {
+            "user.enable"
+        };
         Ok(audit_user(c, actor, action, username, now)?)
     })
 }
@@ -113,7 +119,11 @@ pub fn set_admin(
 ) -> Result<(), ManageError> {
     write_tx(conn, |c| {
         users::set_admin(c, username, is_admin, now).map_err(refused)?;
-        let action = if is_admin { "user.grant_admin" } else { "user.revoke_admin" };
+        let action = if is_admin {
+            "user.grant_admin"
+        } else {
+            "user.revoke_admin"
+        };
         Ok(audit_user(c, actor, action, username, now)?)
     })
 }

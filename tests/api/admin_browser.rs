@@ -40,7 +40,11 @@ async fn browser() -> Option<(Driver, Client, tempfile::TempDir)> {
         return None;
     }
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let driver = Command::new("chromedriver")
         .arg(format!("--port={port}"))
         .stdout(Stdio::null())
@@ -70,7 +74,9 @@ async fn browser() -> Option<(Driver, Client, tempfile::TempDir)> {
             .await;
         match attempt {
             Ok(c) => return Some((driver, c, profile)),
-            Err(e) if Instant::now() > deadline => panic!("chromedriver did not start a session: {e}"),
+            Err(e) if Instant::now() > deadline => {
+                panic!("chromedriver did not start a session: {e}")
+            }
             Err(_) => actix_rt::time::sleep(Duration::from_millis(200)).await,
         }
     }
@@ -100,7 +106,11 @@ async fn kid_in_state(c: &Client, state: &str) -> String {
 
 async fn timeline_states(c: &Client) -> Vec<String> {
     let mut out = Vec::new();
-    for g in c.find_all(Locator::Css("#timeline g.key-row")).await.unwrap() {
+    for g in c
+        .find_all(Locator::Css("#timeline g.key-row"))
+        .await
+        .unwrap()
+    {
         out.push(g.attr("data-state").await.unwrap().unwrap_or_default());
     }
     out
@@ -108,15 +118,32 @@ async fn timeline_states(c: &Client) -> Vec<String> {
 
 #[actix_rt::test]
 async fn admin_signs_in_rotates_the_key_and_sees_it_published() {
-    let Some((_driver, c, _profile)) = browser().await else { return };
+    let Some((_driver, c, _profile)) = browser().await else {
+        return;
+    };
     let app = spawn_app(Backend::Sqlite).await;
 
     // Anonymous: /admin leads to the login form.
     c.goto(&app.url("/admin")).await.unwrap();
-    c.find(Locator::Css("input[name='username']")).await.unwrap().send_keys("admin").await.unwrap();
-    c.find(Locator::Css("input[name='password']")).await.unwrap().send_keys(ADMIN_PASSWORD).await.unwrap();
+    c.find(Locator::Css("input[name='username']"))
+        .await
+        .unwrap()
+        .send_keys("admin")
+        .await
+        .unwrap();
+    c.find(Locator::Css("input[name='password']"))
+        .await
+        .unwrap()
+        .send_keys(ADMIN_PASSWORD)
+        .await
+        .unwrap();
     shot(&c, "01-login").await;
-    c.find(Locator::Css("main form button[type='submit']")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("main form button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 
     // Back on the keys page, signed in.
     wait_for_path(&c, "/admin/keys").await;
@@ -128,13 +155,26 @@ async fn admin_signs_in_rotates_the_key_and_sees_it_published() {
     let active_before = kid_in_state(&c, "active").await;
     let next_before = kid_in_state(&c, "next").await;
     let timeline_before = timeline_states(&c).await;
-    assert!(timeline_before.contains(&"next".to_string()), "{timeline_before:?}");
+    assert!(
+        timeline_before.contains(&"next".to_string()),
+        "{timeline_before:?}"
+    );
     shot(&c, "02-keys-before").await;
 
     // Rotate now, through the confirmation page.
-    c.find(Locator::LinkText("Rotate now")).await.unwrap().click().await.unwrap();
+    c.find(Locator::LinkText("Rotate now"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     shot(&c, "03-rotate-confirm").await;
-    c.find(Locator::Css("main form button[type='submit']")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("main form button[type='submit']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     wait_for_path(&c, "/admin/keys").await;
     let html = c.source().await.unwrap();
     let notice = c
@@ -150,15 +190,32 @@ async fn admin_signs_in_rotates_the_key_and_sees_it_published() {
     let next_after = kid_in_state(&c, "next").await;
     assert_eq!(active_after, next_before, "the pre-published key signs now");
     assert_ne!(next_after, next_before, "a new next key was created");
-    assert_eq!(kid_in_state(&c, "retiring").await, active_before, "the old key is still published");
+    assert_eq!(
+        kid_in_state(&c, "retiring").await,
+        active_before,
+        "the old key is still published"
+    );
     let timeline_after = timeline_states(&c).await;
     assert_ne!(timeline_after, timeline_before, "the timeline changed");
-    assert!(timeline_after.contains(&"retiring".to_string()), "{timeline_after:?}");
+    assert!(
+        timeline_after.contains(&"retiring".to_string()),
+        "{timeline_after:?}"
+    );
     shot(&c, "04-keys-after").await;
 
     // /jwks.json as a relying party sees it: the new active, the new next and the retiring key.
-    let jwks: serde_json::Value = reqwest::get(app.url("/jwks.json")).await.unwrap().json().await.unwrap();
-    let kids: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
+    let jwks: serde_json::Value = reqwest::get(app.url("/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
     for kid in [&active_after, &next_after, &active_before] {
         assert!(kids.contains(&kid.as_str()), "{kid} in {kids:?}");
     }

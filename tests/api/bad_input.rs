@@ -44,10 +44,18 @@ fn garbage(client_id: &str) -> Vec<String> {
         "a=%00%01%02&b=\u{0}".into(),
         "=&&=&==".into(),
         format!("client_id={client_id}&client_id=other&redirect_uri=x&redirect_uri=y"),
-        format!("client_id={client_id}&response_type=code&scope=openid&redirect_uri=https%3A%2F%2Fevil.example%2Fcb"),
-        format!("client_id={client_id}&response_type=token%20id_token&scope=openid&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb"),
-        format!("client_id={client_id}&response_type=code&scope=openid&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&code_challenge=x&code_challenge_method=plain&max_age=-1&prompt=%F0%9F%92%A9"),
-        format!("client_id={client_id}&response_type=code&scope=openid&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&max_age=99999999999999999999999&nonce={long}"),
+        format!(
+            "client_id={client_id}&response_type=code&scope=openid&redirect_uri=https%3A%2F%2Fevil.example%2Fcb"
+        ),
+        format!(
+            "client_id={client_id}&response_type=token%20id_token&scope=openid&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb"
+        ),
+        format!(
+            "client_id={client_id}&response_type=code&scope=openid&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&code_challenge=x&code_challenge_method=plain&max_age=-1&prompt=%F0%9F%92%A9"
+        ),
+        format!(
+            "client_id={client_id}&response_type=code&scope=openid&redirect_uri=http%3A%2F%2F127.0.0.1%3A9%2Fcb&max_age=99999999999999999999999&nonce={long}"
+        ),
         "grant_type=authorization_code&code=%ff&redirect_uri=%ff&code_verifier=".into(),
         "grant_type=refresh_token&refresh_token=\u{1F4A9}&scope=openid%20openid%20admin".into(),
         "grant_type=client_credentials&scope[]=x&scope[]=y".into(),
@@ -70,7 +78,13 @@ fn fresh_client() -> reqwest::Client {
         .unwrap()
 }
 
-async fn assert_no_5xx(app: &TestApp, client: &reqwest::Client, method: &str, path: &str, body: &str) {
+async fn assert_no_5xx(
+    app: &TestApp,
+    client: &reqwest::Client,
+    method: &str,
+    path: &str,
+    body: &str,
+) {
     let url = if method == "GET" && !body.is_empty() {
         format!("{}?{}", app.url(path), body)
     } else {
@@ -87,10 +101,12 @@ async fn assert_no_5xx(app: &TestApp, client: &reqwest::Client, method: &str, pa
             .header("content-type", "application/x-www-form-urlencoded")
             .body(body.to_string()),
     };
-    let res = req
-        .send()
-        .await
-        .unwrap_or_else(|e| panic!("{method} {path} with {:.80}: connection failed: {e:.200}", body));
+    let res = req.send().await.unwrap_or_else(|e| {
+        panic!(
+            "{method} {path} with {:.80}: connection failed: {e:.200}",
+            body
+        )
+    });
     let status = res.status();
     assert!(
         status.as_u16() < 500,
@@ -163,9 +179,26 @@ async fn random_parameters_never_get_a_5xx() {
     let app = spawn_app(Backend::Sqlite).await;
     let client = fresh_client();
     let keys = prop::sample::select(vec![
-        "client_id", "redirect_uri", "response_type", "scope", "state", "nonce", "prompt", "max_age",
-        "code_challenge", "code_challenge_method", "grant_type", "code", "code_verifier", "refresh_token",
-        "token", "token_type_hint", "id_token_hint", "post_logout_redirect_uri", "response_mode", "login_hint",
+        "client_id",
+        "redirect_uri",
+        "response_type",
+        "scope",
+        "state",
+        "nonce",
+        "prompt",
+        "max_age",
+        "code_challenge",
+        "code_challenge_method",
+        "grant_type",
+        "code",
+        "code_verifier",
+        "refresh_token",
+        "token",
+        "token_type_hint",
+        "id_token_hint",
+        "post_logout_redirect_uri",
+        "response_mode",
+        "login_hint",
     ]);
     let strategy = prop::collection::vec((keys, "\\PC{0,40}"), 0..8);
     let mut runner = TestRunner::new(Config::default());
@@ -176,7 +209,14 @@ async fn random_parameters_never_get_a_5xx() {
         })
         .collect();
     for body in cases {
-        for path in ["/authorize", "/token", "/introspect", "/revoke", "/logout", "/userinfo"] {
+        for path in [
+            "/authorize",
+            "/token",
+            "/introspect",
+            "/revoke",
+            "/logout",
+            "/userinfo",
+        ] {
             assert_no_5xx(&app, &client, "GET", path, &body).await;
             assert_no_5xx(&app, &client, "POST", path, &body).await;
         }

@@ -29,7 +29,10 @@ fn porta(db: &TestDb) -> Command {
 
 fn stdout_json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!("stdout is not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout))
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
     })
 }
 
@@ -40,7 +43,10 @@ fn assert_one_line_error(out: &std::process::Output, needle: &str) {
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 1, "one line on stderr, got: {err}");
     assert!(lines[0].starts_with("error: "), "{err}");
-    assert!(lines[0].contains(needle), "{err:?} should mention {needle:?}");
+    assert!(
+        lines[0].contains(needle),
+        "{err:?} should mention {needle:?}"
+    );
 }
 
 fn user_count(db: &TestDb) -> usize {
@@ -180,11 +186,18 @@ fn config_check_prints_effective_settings_without_secrets() {
         .args(["--config", cfg.to_str().unwrap(), "config", "check"])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("rotation_period = \"14days\""), "{text}");
     assert!(text.contains("listen = \"0.0.0.0:9999\""), "{text}");
-    assert!(!text.contains("hunter2") && !text.contains("c2VjcmV0"), "{text}");
+    assert!(
+        !text.contains("hunter2") && !text.contains("c2VjcmV0"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -194,16 +207,24 @@ fn bad_config_exits_with_one_line_naming_the_setting() {
         let cfg = dir.path().join("porta.toml");
         std::fs::write(&cfg, toml).unwrap();
         let mut cmd = Command::cargo_bin("porta").unwrap();
-        cmd.current_dir(dir.path()).args(["--config", cfg.to_str().unwrap(), "config", "check"]);
+        cmd.current_dir(dir.path())
+            .args(["--config", cfg.to_str().unwrap(), "config", "check"]);
         for (k, v) in env {
             cmd.env(k, v);
         }
         cmd.output().unwrap()
     };
     assert_one_line_error(&run("lisen = \"x\"\n", &[]), "lisen: unknown setting");
-    assert_one_line_error(&run("", &[("PORTA_KEYS__ROTATION_PERIOD", "soon")]), "keys.rotation_period");
+    assert_one_line_error(
+        &run("", &[("PORTA_KEYS__ROTATION_PERIOD", "soon")]),
+        "keys.rotation_period",
+    );
     assert_one_line_error(&run("database_url = \"mysql://x\"\n", &[]), "database_url");
     assert_one_line_error(&run("[keys]\nrsa_bits = 1024\n", &[]), "keys.rsa_bits");
-    let missing = Command::cargo_bin("porta").unwrap().args(["--config", "/nonexistent/porta.toml", "config", "check"]).output().unwrap();
+    let missing = Command::cargo_bin("porta")
+        .unwrap()
+        .args(["--config", "/nonexistent/porta.toml", "config", "check"])
+        .output()
+        .unwrap();
     assert_one_line_error(&missing, "does not exist");
 }

@@ -21,7 +21,13 @@ async fn sigkill_during_rotations_leaves_valid_keys() {
     let mut inst = dep.start(port).await;
     for round in 0..6u64 {
         // A rotation in a separate process, killed at a different point each round.
-        let mut rotate = dep.command().args(["keys", "rotate"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let mut rotate = dep
+            .command()
+            .args(["keys", "rotate"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         actix_rt::time::sleep(Duration::from_millis(15 * round)).await;
         let _ = rotate.kill();
         let _ = rotate.wait();
@@ -40,25 +46,54 @@ async fn sigkill_during_rotations_leaves_valid_keys() {
     let state = |s: &str| keys.iter().filter(|k| k["state"] == s).count();
     assert_eq!(state("active"), 1, "{keys:#?}");
     assert_eq!(state("next"), 1, "{keys:#?}");
-    let jwks: serde_json::Value = reqwest::get(inst.url("/jwks.json")).await.unwrap().json().await.unwrap();
-    let published: Vec<&str> = jwks["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
-    for k in keys.iter().filter(|k| ["active", "next", "retiring"].contains(&k["state"].as_str().unwrap())) {
-        assert!(published.contains(&k["kid"].as_str().unwrap()), "{k} published");
+    let jwks: serde_json::Value = reqwest::get(inst.url("/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let published: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    for k in keys
+        .iter()
+        .filter(|k| ["active", "next", "retiring"].contains(&k["state"].as_str().unwrap()))
+    {
+        assert!(
+            published.contains(&k["kid"].as_str().unwrap()),
+            "{k} published"
+        );
     }
     assert!(!jwks.to_string().contains("\"d\""), "no private members");
 
     // And it still issues tokens that verify.
-    let reg = dep.cli(&["client", "add", "--name", "svc", "--grant-type", "client_credentials"]);
+    let reg = dep.cli(&[
+        "client",
+        "add",
+        "--name",
+        "svc",
+        "--grant-type",
+        "client_credentials",
+    ]);
     let r = reqwest::Client::new()
         .post(inst.url("/token"))
-        .basic_auth(reg["client_id"].as_str().unwrap(), reg["client_secret"].as_str())
+        .basic_auth(
+            reg["client_id"].as_str().unwrap(),
+            reg["client_secret"].as_str(),
+        )
         .form(&[("grant_type", "client_credentials")])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let token: serde_json::Value = r.json().await.unwrap();
-    let kid = jsonwebtoken::decode_header(token["access_token"].as_str().unwrap()).unwrap().kid.unwrap();
+    let kid = jsonwebtoken::decode_header(token["access_token"].as_str().unwrap())
+        .unwrap()
+        .kid
+        .unwrap();
     let active = keys.iter().find(|k| k["state"] == "active").unwrap();
     assert_eq!(kid, active["kid"].as_str().unwrap());
 }
@@ -116,7 +151,9 @@ async fn postgres_outage_gives_503_then_recovers_without_restart() {
     let port = free_port();
     let proxy = Proxy::start(port, "127.0.0.1:5432").await;
     let app = spawn_app_with(b, |s| {
-        s.database_url = s.database_url.replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"));
+        s.database_url = s
+            .database_url
+            .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"));
     })
     .await;
     let reg = app
@@ -155,16 +192,40 @@ async fn postgres_outage_gives_503_then_recovers_without_restart() {
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"], "temporarily_unavailable");
     // Keys come from memory: the JWKS is still served.
-    assert_eq!(app.client.get(app.url("/jwks.json")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        app.client
+            .get(app.url("/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
     // A page shows a friendly error, not a 500.
-    let page = app.new_browser().get(app.url("/login")).send().await.unwrap();
+    let page = app
+        .new_browser()
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(page.text().await.unwrap().contains("Temporarily unavailable"));
+    assert!(
+        page.text()
+            .await
+            .unwrap()
+            .contains("Temporarily unavailable")
+    );
 
     // PostgreSQL comes back: everything recovers, no restart.
     let _proxy = Proxy::start(port, "127.0.0.1:5432").await;
     wait_for(
-        async || app.client.get(app.url("/readyz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK),
+        async || {
+            app.client
+                .get(app.url("/readyz"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::OK)
+        },
         "readyz recovers",
     )
     .await;

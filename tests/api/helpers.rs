@@ -43,14 +43,18 @@ impl Backend {
         if postgres_base().is_some() {
             Some(Backend::Postgres)
         } else {
-            eprintln!("skipped: PORTA_TEST_POSTGRES is not set, so the PostgreSQL case did not run");
+            eprintln!(
+                "skipped: PORTA_TEST_POSTGRES is not set, so the PostgreSQL case did not run"
+            );
             None
         }
     }
 }
 
 fn postgres_base() -> Option<String> {
-    std::env::var("PORTA_TEST_POSTGRES").ok().filter(|s| !s.is_empty())
+    std::env::var("PORTA_TEST_POSTGRES")
+        .ok()
+        .filter(|s| !s.is_empty())
 }
 
 /// A database that exists for one test: an SQLite file in a temp dir, or a uniquely named PostgreSQL database
@@ -178,8 +182,8 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Settings)
         listener,
         porta::keys::KeyGenerator::test_pool(),
     )
-        .await
-        .expect("server builds");
+    .await
+    .expect("server builds");
     let state = app.state.clone();
     actix_rt::spawn(app.run_until_stopped());
     TestApp {

@@ -45,7 +45,11 @@ pub struct Deployment {
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl Deployment {
@@ -63,7 +67,10 @@ impl Deployment {
         cmd.current_dir(self.db.dir.path())
             .env("PORTA_DATABASE_URL", &self.db.url)
             .env("PORTA_MASTER_KEY", &self.master_key)
-            .env("PORTA_ISSUER", format!("http://127.0.0.1:{}", self.issuer_port))
+            .env(
+                "PORTA_ISSUER",
+                format!("http://127.0.0.1:{}", self.issuer_port),
+            )
             .env("PORTA_KEYS__KEY_REFRESH_INTERVAL", "1s")
             // Pre-publication is 2 x jwks_max_age + key_refresh_interval: 3 s here, so the test can rotate.
             .env("PORTA_KEYS__JWKS_MAX_AGE", "1s")
@@ -94,14 +101,22 @@ impl Deployment {
             {
                 return inst;
             }
-            assert!(Instant::now() < deadline, "{} did not become ready", inst.base);
+            assert!(
+                Instant::now() < deadline,
+                "{} did not become ready",
+                inst.base
+            );
             actix_rt::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     pub fn cli(&self, args: &[&str]) -> serde_json::Value {
         let out = self.command().args(args).arg("--json").output().unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         serde_json::from_slice(&out.stdout).unwrap()
     }
 }
@@ -120,7 +135,11 @@ fn hidden(html: &str, name: &str) -> Option<String> {
 }
 
 fn query_of(location: &str) -> HashMap<String, String> {
-    url::Url::parse(location).unwrap().query_pairs().into_owned().collect()
+    url::Url::parse(location)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect()
 }
 
 /// Where an authorization ended up.
@@ -139,12 +158,19 @@ pub async fn follow(b: &reqwest::Client, inst: &Instance, mut res: reqwest::Resp
             if loc.starts_with(REDIRECT) {
                 return Outcome::Redirected(query_of(&loc));
             }
-            let next = if loc.starts_with('/') { inst.url(&loc) } else { loc };
+            let next = if loc.starts_with('/') {
+                inst.url(&loc)
+            } else {
+                loc
+            };
             res = b.get(next).send().await.unwrap();
             continue;
         }
         let html = res.text().await.unwrap();
-        assert!(html.contains("name=\"password\""), "expected the login form, got: {html:.400}");
+        assert!(
+            html.contains("name=\"password\""),
+            "expected the login form, got: {html:.400}"
+        );
         return Outcome::LoginForm(html);
     }
     panic!("too many redirects")
@@ -173,12 +199,20 @@ pub async fn login(b: &reqwest::Client, inst: &Instance, html: &str) -> Outcome 
 
 fn code_of(o: Outcome) -> String {
     match o {
-        Outcome::Redirected(q) => q.get("code").cloned().unwrap_or_else(|| panic!("no code: {q:?}")),
+        Outcome::Redirected(q) => q
+            .get("code")
+            .cloned()
+            .unwrap_or_else(|| panic!("no code: {q:?}")),
         Outcome::LoginForm(_) => panic!("unexpected login form"),
     }
 }
 
-async fn token(inst: &Instance, id: &str, secret: &str, form: &[(&str, &str)]) -> serde_json::Value {
+async fn token(
+    inst: &Instance,
+    id: &str,
+    secret: &str,
+    form: &[(&str, &str)],
+) -> serde_json::Value {
     let r = reqwest::Client::new()
         .post(inst.url("/token"))
         .basic_auth(id, Some(secret))
@@ -191,15 +225,27 @@ async fn token(inst: &Instance, id: &str, secret: &str, form: &[(&str, &str)]) -
 }
 
 async fn jwks_kids(inst: &Instance) -> (Vec<String>, serde_json::Value) {
-    let v: serde_json::Value = reqwest::get(inst.url("/jwks.json")).await.unwrap().json().await.unwrap();
-    let kids = v["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect();
+    let v: serde_json::Value = reqwest::get(inst.url("/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let kids = v["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect();
     (kids, v)
 }
 
 fn verifies_with(token: &str, jwks: &serde_json::Value) -> bool {
     let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks.clone()).unwrap();
     let kid = jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
-    let Some(jwk) = set.find(&kid) else { return false };
+    let Some(jwk) = set.find(&kid) else {
+        return false;
+    };
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     v.validate_aud = false;
@@ -213,31 +259,86 @@ async fn two_instances_share_sessions_codes_tokens_and_keys() {
     let (pa, pb) = (dep.issuer_port, free_port());
     // Both start at once: they race to bootstrap the first keys and must agree.
     let (a, bb) = tokio::join!(dep.start(pa), dep.start(pb));
-    let reg = dep.cli(&["client", "add", "--name", "Wiki", "--first-party", "--redirect-uri", REDIRECT]);
-    let (id, secret) = (reg["client_id"].as_str().unwrap(), reg["client_secret"].as_str().unwrap());
+    let reg = dep.cli(&[
+        "client",
+        "add",
+        "--name",
+        "Wiki",
+        "--first-party",
+        "--redirect-uri",
+        REDIRECT,
+    ]);
+    let (id, secret) = (
+        reg["client_id"].as_str().unwrap(),
+        reg["client_secret"].as_str().unwrap(),
+    );
 
     let browser = browser();
     // Sign in on A.
-    let res = browser.get(authorize_url(&a, id, "s1", "")).send().await.unwrap();
-    let Outcome::LoginForm(html) = follow(&browser, &a, res).await else { panic!("A shows the form first") };
+    let res = browser
+        .get(authorize_url(&a, id, "s1", ""))
+        .send()
+        .await
+        .unwrap();
+    let Outcome::LoginForm(html) = follow(&browser, &a, res).await else {
+        panic!("A shows the form first")
+    };
     let code_a = code_of(login(&browser, &a, &html).await);
 
     // Authorize on B: no form, the session lives in the database.
-    let res = browser.get(authorize_url(&bb, id, "s2", "")).send().await.unwrap();
+    let res = browser
+        .get(authorize_url(&bb, id, "s2", ""))
+        .send()
+        .await
+        .unwrap();
     let code_b = code_of(follow(&browser, &bb, res).await);
 
     // Exchange on B the code A issued, and B's own code on A.
-    let from_b = token(&bb, id, secret, &[("grant_type", "authorization_code"), ("code", &code_a), ("redirect_uri", REDIRECT)]).await;
-    let from_a = token(&a, id, secret, &[("grant_type", "authorization_code"), ("code", &code_b), ("redirect_uri", REDIRECT)]).await;
+    let from_b = token(
+        &bb,
+        id,
+        secret,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code_a),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
+    let from_a = token(
+        &a,
+        id,
+        secret,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code_b),
+            ("redirect_uri", REDIRECT),
+        ],
+    )
+    .await;
 
     // Refresh on A the refresh token B issued.
-    let refreshed = token(&a, id, secret, &[("grant_type", "refresh_token"), ("refresh_token", from_b["refresh_token"].as_str().unwrap())]).await;
+    let refreshed = token(
+        &a,
+        id,
+        secret,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", from_b["refresh_token"].as_str().unwrap()),
+        ],
+    )
+    .await;
     assert!(refreshed["access_token"].is_string());
 
     // Tokens from either instance verify with either JWKS.
     let (_, jwks_a) = jwks_kids(&a).await;
     let (_, jwks_b) = jwks_kids(&bb).await;
-    for t in [&from_a["id_token"], &from_a["access_token"], &from_b["id_token"], &refreshed["access_token"]] {
+    for t in [
+        &from_a["id_token"],
+        &from_a["access_token"],
+        &from_b["id_token"],
+        &refreshed["access_token"],
+    ] {
         let t = t.as_str().unwrap();
         assert!(verifies_with(t, &jwks_a) && verifies_with(t, &jwks_b));
     }
@@ -254,23 +355,44 @@ async fn two_instances_share_sessions_codes_tokens_and_keys() {
         if !new_a.is_empty() && ka == kb {
             break;
         }
-        assert!(Instant::now() < deadline, "rotation not visible on both: {before:?} {ka:?} {kb:?}");
+        assert!(
+            Instant::now() < deadline,
+            "rotation not visible on both: {before:?} {ka:?} {kb:?}"
+        );
         actix_rt::time::sleep(Duration::from_millis(200)).await;
     }
     // A token minted before the rotation still verifies with the JWKS after it.
     let (_, jwks_after) = jwks_kids(&bb).await;
-    assert!(verifies_with(from_a["id_token"].as_str().unwrap(), &jwks_after));
+    assert!(verifies_with(
+        from_a["id_token"].as_str().unwrap(),
+        &jwks_after
+    ));
 
     // Log out on B; the session is gone on A too.
     let res = browser
-        .get(bb.url(&format!("/logout?id_token_hint={}", from_b["id_token"].as_str().unwrap())))
+        .get(bb.url(&format!(
+            "/logout?id_token_hint={}",
+            from_b["id_token"].as_str().unwrap()
+        )))
         .send()
         .await
         .unwrap();
-    assert!(res.status().is_success() || res.status().is_redirection(), "logout: {}", res.status());
-    let res = browser.get(authorize_url(&a, id, "s3", "&prompt=none")).send().await.unwrap();
+    assert!(
+        res.status().is_success() || res.status().is_redirection(),
+        "logout: {}",
+        res.status()
+    );
+    let res = browser
+        .get(authorize_url(&a, id, "s3", "&prompt=none"))
+        .send()
+        .await
+        .unwrap();
     match follow(&browser, &a, res).await {
-        Outcome::Redirected(q) => assert_eq!(q.get("error").map(String::as_str), Some("login_required"), "{q:?}"),
+        Outcome::Redirected(q) => assert_eq!(
+            q.get("error").map(String::as_str),
+            Some("login_required"),
+            "{q:?}"
+        ),
         Outcome::LoginForm(_) => panic!("prompt=none must not show a form"),
     }
 }

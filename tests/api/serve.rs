@@ -57,9 +57,14 @@ async fn serve_on_an_empty_dir_bootstraps_and_stops_gracefully() {
 
     let health = wait_until_up(&format!("http://127.0.0.1:{port}/healthz")).await;
     assert_eq!(health.status(), 200);
-    let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz")).await.unwrap();
+    let ready = reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
+        .await
+        .unwrap();
     assert_eq!(ready.status(), 200);
-    assert_eq!(ready.json::<serde_json::Value>().await.unwrap()["status"], "ready");
+    assert_eq!(
+        ready.json::<serde_json::Value>().await.unwrap()["status"],
+        "ready"
+    );
 
     // The generated admin password is printed once on stdout.
     let mut lines = BufReader::new(stdout).lines();
@@ -73,7 +78,10 @@ async fn serve_on_an_empty_dir_bootstraps_and_stops_gracefully() {
     }
     let password = password.expect("the bootstrap password is printed");
     assert!(password.len() >= 16);
-    assert!(dir.path().join("data/porta.db").exists(), "SQLite under data/");
+    assert!(
+        dir.path().join("data/porta.db").exists(),
+        "SQLite under data/"
+    );
 
     // The printed password is the admin's.
     let out = assert_cmd::Command::cargo_bin("porta")
@@ -89,7 +97,11 @@ async fn serve_on_an_empty_dir_bootstraps_and_stops_gracefully() {
     // SIGTERM drains and exits cleanly.
     let mut child = server;
     let pid = child.0.id() as i32;
-    Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
         if let Some(s) = child.0.try_wait().unwrap() {
@@ -112,15 +124,24 @@ async fn serve_on_an_empty_dir_bootstraps_and_stops_gracefully() {
         .unwrap();
     let mut again = Server(again);
     wait_until_up(&format!("http://127.0.0.1:{port}/healthz")).await;
-    Command::new("kill").arg("-TERM").arg(again.0.id().to_string()).status().unwrap();
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(again.0.id().to_string())
+        .status()
+        .unwrap();
     let out = again.0.stdout.take().unwrap();
     let printed: Vec<String> = BufReader::new(out).lines().map_while(Result::ok).collect();
-    assert!(!printed.iter().any(|l| l.contains("password")), "{printed:?}");
+    assert!(
+        !printed.iter().any(|l| l.contains("password")),
+        "{printed:?}"
+    );
 }
 
 #[actix_rt::test]
 async fn readyz_is_503_with_a_reason_when_the_database_is_gone() {
-    let Some(b) = crate::helpers::Backend::postgres() else { return };
+    let Some(b) = crate::helpers::Backend::postgres() else {
+        return;
+    };
     let app = crate::helpers::spawn_app(b).await;
     let r = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
@@ -129,7 +150,10 @@ async fn readyz_is_503_with_a_reason_when_the_database_is_gone() {
     assert_eq!(r.status(), 503);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["status"], "unavailable");
-    assert!(body["reason"].as_str().unwrap().contains("database"), "{body}");
+    assert!(
+        body["reason"].as_str().unwrap().contains("database"),
+        "{body}"
+    );
     // The process itself is still up.
     let r = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);

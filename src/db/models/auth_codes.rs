@@ -100,5 +100,8 @@ pub fn record_issued(
 
 /// Removes codes that expired before `before`.
 pub fn purge_expired(conn: &mut AnyConnection, before: i64) -> Result<usize, StoreError> {
-    Ok(diesel::delete(auth_codes::table.filter(auth_codes::expires_at.lt(before))).execute(conn)?)
+    Ok(
+        diesel::delete(auth_codes::table.filter(auth_codes::expires_at.lt(before)))
+            .execute(conn)?,
+    )
 }

@@ -3,10 +3,10 @@
 pub mod audit;
 pub mod auth_codes;
 pub mod clients;
-pub mod signing_keys;
-pub mod users;
-pub mod refresh_tokens;
-pub mod revoked_jtis;
 pub mod consents;
 pub mod login_failures;
+pub mod refresh_tokens;
+pub mod revoked_jtis;
 pub mod sessions;
+pub mod signing_keys;
+pub mod users;
