@@ -4,6 +4,7 @@
 #[macro_use]
 mod helpers;
 
+mod admin;
 mod admin_browser;
 mod bad_input;
 mod cli;

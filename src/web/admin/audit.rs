@@ -8,7 +8,6 @@ use askama::Template;
 use super::{Admin, PAGE_SIZE, page, respond};
 use crate::clock::format_time;
 use crate::db::models::audit::{self, AuditEntry, Filter};
-use crate::error::PageError;
 use crate::session::TypedSession;
 use crate::startup::AppState;
 
@@ -71,11 +70,10 @@ async fn audit_get(
             };
             // One extra row tells whether a next page exists.
             let offset = (page_no - 1) * PAGE_SIZE;
-            let mut entries = state
-                .db
-                .run(move |c| audit::list(c, &filter, PAGE_SIZE + 1, offset))
-                .await
-                .map_err(PageError::from)?;
+            let mut entries = super::read(&state, move |c| {
+                audit::list(c, &filter, PAGE_SIZE + 1, offset)
+            })
+            .await?;
             let has_next = entries.len() as i64 > PAGE_SIZE;
             entries.truncate(PAGE_SIZE as usize);
             let q = q.into_inner();

@@ -5,10 +5,12 @@ use std::collections::HashMap;
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
-use super::{Admin, Confirm, Denied, check_csrf, done, manage_error, page, recent_admin, respond};
+use super::{
+    Admin, Confirm, Denied, admin_form, check_csrf, done, find, manage, page, read, recent_admin,
+    respond,
+};
 use crate::db::models::clients::{self, Client};
-use crate::error::PageError;
-use crate::manage::clients::{self as manage, NewClientInput, Registered};
+use crate::manage::clients::{self as ops, NewClientInput, Registered};
 use crate::session::TypedSession;
 use crate::startup::AppState;
 
@@ -68,7 +70,7 @@ async fn clients_get(
     respond(
         async {
             let admin = super::admin(&req, &state, &session).await?;
-            let clients = state.db.run(clients::list).await.map_err(PageError::from)?;
+            let clients = read(&state, clients::list).await?;
             Ok(page(&ClientsPage {
                 admin: &admin,
                 notice: q.get("notice").cloned(),
@@ -87,10 +89,8 @@ async fn clients_post(
 ) -> HttpResponse {
     respond(
         async {
-            let admin = super::admin(&req, &state, &session).await?;
-            check_csrf(&session, &form)?;
-            let is_public = form.contains_key("public");
-            let mut grant_types: Vec<String> = manage::GRANT_TYPES
+            let admin = admin_form(&req, &state, &session, &form).await?;
+            let mut grant_types: Vec<String> = ops::GRANT_TYPES
                 .iter()
                 .filter(|g| form.contains_key(&format!("grant_{g}")))
                 .map(|g| g.to_string())
@@ -102,17 +102,15 @@ async fn clients_post(
                 name: form.get("name").cloned().unwrap_or_default(),
                 redirect_uris: lines(form.get("redirect_uris")),
                 post_logout_redirect_uris: lines(form.get("post_logout_redirect_uris")),
-                is_public,
+                is_public: form.contains_key("public"),
                 grant_types,
                 first_party: form.contains_key("first_party"),
             };
-            let (actor, now) = (admin.actor(), state.now());
             let name = input.name.clone();
-            let registered = state
-                .db
-                .run(move |c| manage::add(c, &input, &actor, now))
-                .await
-                .map_err(manage_error)?;
+            let registered = manage(&state, &admin, move |c, actor, now| {
+                ops::add(c, &input, actor, now)
+            })
+            .await?;
             Ok(page(&SecretPage {
                 admin: &admin,
                 name: &name,
@@ -124,12 +122,10 @@ async fn clients_post(
 }
 
 async fn load(state: &AppState, id: String) -> Result<Client, Denied> {
-    state
-        .db
-        .run(move |c| clients::by_id(c, &id))
-        .await
-        .map_err(PageError::from)?
-        .ok_or_else(|| Denied::Page(PageError::not_found("There is no client with this id.")))
+    find(state, "There is no client with this id.", move |c| {
+        clients::by_id(c, &id)
+    })
+    .await
 }
 
 async fn client_get(
@@ -164,19 +160,17 @@ async fn client_post(
 ) -> HttpResponse {
     respond(
         async {
-            let admin = super::admin(&req, &state, &session).await?;
-            check_csrf(&session, &form)?;
+            let admin = admin_form(&req, &state, &session, &form).await?;
             let id = id.into_inner();
-            let (redirect, post_logout) = (
+            let (cid, redirect, post_logout) = (
+                id.clone(),
                 lines(form.get("redirect_uris")),
                 lines(form.get("post_logout_redirect_uris")),
             );
-            let (actor, now, cid) = (admin.actor(), state.now(), id.clone());
-            state
-                .db
-                .run(move |c| manage::set_uris(c, &cid, &redirect, &post_logout, &actor, now))
-                .await
-                .map_err(manage_error)?;
+            manage(&state, &admin, move |c, actor, now| {
+                ops::set_uris(c, &cid, &redirect, &post_logout, actor, now)
+            })
+            .await?;
             Ok(done(&format!("/admin/clients/{id}"), "Saved."))
         }
         .await,
@@ -192,15 +186,13 @@ async fn rotate_secret_post(
 ) -> HttpResponse {
     respond(
         async {
-            let admin = super::admin(&req, &state, &session).await?;
-            check_csrf(&session, &form)?;
+            let admin = admin_form(&req, &state, &session, &form).await?;
             let client = load(&state, id.into_inner()).await?;
-            let (actor, now, cid) = (admin.actor(), state.now(), client.id.clone());
-            let registered = state
-                .db
-                .run(move |c| manage::rotate_secret(c, &cid, &actor, now))
-                .await
-                .map_err(manage_error)?;
+            let cid = client.id.clone();
+            let registered = manage(&state, &admin, move |c, actor, now| {
+                ops::rotate_secret(c, &cid, actor, now)
+            })
+            .await?;
             Ok(page(&SecretPage {
                 admin: &admin,
                 name: &client.name,
@@ -252,20 +244,13 @@ async fn remove_post(
     respond(
         async {
             let id = id.into_inner();
-            let admin = recent_admin(
-                &req,
-                &state,
-                &session,
-                &format!("/admin/clients/{id}/remove"),
-            )
-            .await?;
+            let back = format!("/admin/clients/{id}/remove");
+            let admin = recent_admin(&req, &state, &session, &back).await?;
             check_csrf(&session, &form)?;
-            let (actor, now) = (admin.actor(), state.now());
-            state
-                .db
-                .run(move |c| manage::remove(c, &id, &actor, now))
-                .await
-                .map_err(manage_error)?;
+            manage(&state, &admin, move |c, actor, now| {
+                ops::remove(c, &id, actor, now)
+            })
+            .await?;
             Ok(done("/admin/clients", "Client removed."))
         }
         .await,

@@ -63,11 +63,7 @@ async fn keys_get(
         async {
             let admin = super::admin(&req, &state, &session).await?;
             let now = state.now();
-            let stored = state
-                .db
-                .run(signing_keys::all)
-                .await
-                .map_err(PageError::from)?;
+            let stored = super::read(&state, signing_keys::all).await?;
             let timing = state.keys.timing();
             let mut views = lifecycle::view(&stored, now, &timing);
             views.sort_by_key(|v| std::cmp::Reverse(v.key.activates_at));
@@ -136,8 +132,7 @@ async fn rotate_post(
 ) -> HttpResponse {
     respond(
         async {
-            let admin = super::admin(&req, &state, &session).await?;
-            check_csrf(&session, &form)?;
+            let admin = super::admin_form(&req, &state, &session, &form).await?;
             state
                 .keys
                 .rotate_now(&state.db, Some(admin.user.username.clone()))

@@ -14,6 +14,7 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::db::models::users::User;
+use crate::db::{AnyConnection, StoreError};
 use crate::error::PageError;
 use crate::manage::{Actor, ManageError};
 use crate::session::TypedSession;
@@ -141,6 +142,55 @@ pub async fn recent_admin(
         return Err(Denied::Login(see_other(&login_url(return_to, true))));
     }
     Ok(admin)
+}
+
+/// An admin form submission: the admin behind it, after the CSRF check.
+pub async fn admin_form(
+    req: &HttpRequest,
+    state: &AppState,
+    session: &TypedSession,
+    form: &std::collections::HashMap<String, String>,
+) -> Result<Admin, Denied> {
+    let admin = admin(req, state, session).await?;
+    check_csrf(session, form)?;
+    Ok(admin)
+}
+
+/// Runs a management operation as `admin` on the blocking pool; refused input becomes a 400 page.
+pub async fn manage<T, F>(state: &AppState, admin: &Admin, op: F) -> Result<T, Denied>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut AnyConnection, &Actor, i64) -> Result<T, ManageError> + Send + 'static,
+{
+    let (actor, now) = (admin.actor(), state.now());
+    state
+        .db
+        .run(move |c| op(c, &actor, now))
+        .await
+        .map_err(manage_error)
+}
+
+/// Reads one row for a page; a missing row is a 404 page saying `missing`.
+pub async fn find<T, F>(state: &AppState, missing: &'static str, read: F) -> Result<T, Denied>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut AnyConnection) -> Result<Option<T>, StoreError> + Send + 'static,
+{
+    state
+        .db
+        .run(read)
+        .await
+        .map_err(PageError::from)?
+        .ok_or_else(|| Denied::Page(PageError::not_found(missing)))
+}
+
+/// Reads rows for a page.
+pub async fn read<T, F>(state: &AppState, read: F) -> Result<T, Denied>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut AnyConnection) -> Result<T, StoreError> + Send + 'static,
+{
+    Ok(state.db.run(read).await.map_err(PageError::from)?)
 }
 
 /// Checks the CSRF token of a submitted admin form.

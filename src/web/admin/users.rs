@@ -7,13 +7,15 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 
 use super::{
-    Admin, Confirm, Denied, PAGE_SIZE, check_csrf, done, manage_error, page, recent_admin, respond,
+    Admin, Confirm, Denied, PAGE_SIZE, admin_form, check_csrf, done, find, manage, page, read,
+    recent_admin, respond,
 };
 use crate::clock::format_time;
 use crate::db::models::sessions::{self, SessionRow};
 use crate::db::models::users::{self, User};
 use crate::error::PageError;
-use crate::manage::users::NewUserInput;
+use crate::manage::sessions as session_ops;
+use crate::manage::users::{self as ops, NewUserInput};
 use crate::session::TypedSession;
 use crate::startup::AppState;
 
@@ -91,11 +93,11 @@ async fn users_get(
                 .unwrap_or(1)
                 .clamp(1, 10_000);
             let s = search.clone();
-            let mut found = state
-                .db
-                .run(move |c| users::list(c, Some(&s), PAGE_SIZE + 1, (page_no - 1) * PAGE_SIZE))
-                .await
-                .map_err(PageError::from)?;
+            // One extra row tells whether a next page exists.
+            let mut found = read(&state, move |c| {
+                users::list(c, Some(&s), PAGE_SIZE + 1, (page_no - 1) * PAGE_SIZE)
+            })
+            .await?;
             let has_next = found.len() as i64 > PAGE_SIZE;
             found.truncate(PAGE_SIZE as usize);
             Ok(page(&UsersPage {
@@ -119,40 +121,30 @@ async fn users_post(
 ) -> HttpResponse {
     respond(
         async {
-            let admin = super::admin(&req, &state, &session).await?;
-            check_csrf(&session, &form)?;
+            let admin = admin_form(&req, &state, &session, &form).await?;
+            let field = |k: &str| form.get(k).map(|v| v.trim().to_string());
             let input = NewUserInput {
-                username: form
-                    .get("username")
-                    .map(|u| u.trim().to_string())
-                    .unwrap_or_default(),
-                email: form.get("email").map(|e| e.trim().to_string()),
-                name: form.get("name").map(|n| n.trim().to_string()),
+                username: field("username").unwrap_or_default(),
+                email: field("email"),
+                name: field("name"),
                 password: form.get("password").cloned().unwrap_or_default(),
                 is_admin: form.contains_key("is_admin"),
             };
-            let (actor, now) = (admin.actor(), state.now());
-            let user = state
-                .db
-                .run(move |c| crate::manage::users::add(c, &input, &actor, now))
-                .await
-                .map_err(manage_error)?;
-            Ok(done(
-                &format!("/admin/users/{}", user.username),
-                "User created.",
-            ))
+            let user = manage(&state, &admin, move |c, actor, now| {
+                ops::add(c, &input, actor, now)
+            })
+            .await?;
+            Ok(done(&user_path(&user.username), "User created."))
         }
         .await,
     )
 }
 
 async fn load(state: &AppState, username: String) -> Result<User, Denied> {
-    state
-        .db
-        .run(move |c| users::by_username(c, &username))
-        .await
-        .map_err(PageError::from)?
-        .ok_or_else(|| Denied::Page(PageError::not_found("There is no user with this name.")))
+    find(state, "There is no user with this name.", move |c| {
+        users::by_username(c, &username)
+    })
+    .await
 }
 
 async fn user_get(
@@ -167,11 +159,7 @@ async fn user_get(
             let admin = super::admin(&req, &state, &session).await?;
             let user = load(&state, username.into_inner()).await?;
             let (uid, now) = (user.id.clone(), state.now());
-            let rows = state
-                .db
-                .run(move |c| sessions::list_for_user(c, &uid, now))
-                .await
-                .map_err(PageError::from)?;
+            let rows = read(&state, move |c| sessions::list_for_user(c, &uid, now)).await?;
             Ok(page(&UserPage {
                 admin: &admin,
                 notice: q.get("notice").cloned(),
@@ -195,6 +183,11 @@ fn user_path(username: &str) -> String {
     format!("/admin/users/{username}")
 }
 
+/// The `true`/`false` value of a toggle form.
+fn flag(form: &HashMap<String, String>, key: &str) -> bool {
+    form.get(key).map(String::as_str) == Some("true")
+}
+
 async fn status_post(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -204,29 +197,24 @@ async fn status_post(
 ) -> HttpResponse {
     respond(
         async {
-            let admin = super::admin(&req, &state, &session).await?;
-            check_csrf(&session, &form)?;
-            let username = username.into_inner();
-            if username == admin.user.username {
+            let admin = admin_form(&req, &state, &session, &form).await?;
+            let (username, disable) = (username.into_inner(), flag(&form, "disabled"));
+            if disable && username == admin.user.username {
                 return Err(Denied::Page(PageError::bad_request(
                     "You cannot disable your own account.",
                 )));
             }
-            let disable = form.get("disabled").map(String::as_str) == Some("true");
-            let (actor, now, u) = (admin.actor(), state.now(), username.clone());
-            state
-                .db
-                .run(move |c| crate::manage::users::set_disabled(c, &u, disable, &actor, now))
-                .await
-                .map_err(manage_error)?;
-            Ok(done(
-                &user_path(&username),
-                if disable {
-                    "User disabled."
-                } else {
-                    "User enabled."
-                },
-            ))
+            let u = username.clone();
+            manage(&state, &admin, move |c, actor, now| {
+                ops::set_disabled(c, &u, disable, actor, now)
+            })
+            .await?;
+            let notice = if disable {
+                "User disabled."
+            } else {
+                "User enabled."
+            };
+            Ok(done(&user_path(&username), notice))
         }
         .await,
     )
@@ -241,29 +229,24 @@ async fn admin_post(
 ) -> HttpResponse {
     respond(
         async {
-            let admin = super::admin(&req, &state, &session).await?;
-            check_csrf(&session, &form)?;
-            let username = username.into_inner();
-            let grant = form.get("is_admin").map(String::as_str) == Some("true");
+            let admin = admin_form(&req, &state, &session, &form).await?;
+            let (username, grant) = (username.into_inner(), flag(&form, "is_admin"));
             if !grant && username == admin.user.username {
                 return Err(Denied::Page(PageError::bad_request(
                     "You cannot take admin away from yourself; ask another administrator.",
                 )));
             }
-            let (actor, now, u) = (admin.actor(), state.now(), username.clone());
-            state
-                .db
-                .run(move |c| crate::manage::users::set_admin(c, &u, grant, &actor, now))
-                .await
-                .map_err(manage_error)?;
-            Ok(done(
-                &user_path(&username),
-                if grant {
-                    "Admin granted."
-                } else {
-                    "Admin taken away."
-                },
-            ))
+            let u = username.clone();
+            manage(&state, &admin, move |c, actor, now| {
+                ops::set_admin(c, &u, grant, actor, now)
+            })
+            .await?;
+            let notice = if grant {
+                "Admin granted."
+            } else {
+                "Admin taken away."
+            };
+            Ok(done(&user_path(&username), notice))
         }
         .await,
     )
@@ -278,16 +261,16 @@ async fn password_post(
 ) -> HttpResponse {
     respond(
         async {
-            let admin = super::admin(&req, &state, &session).await?;
-            check_csrf(&session, &form)?;
-            let username = username.into_inner();
-            let password = form.get("password").cloned().unwrap_or_default();
-            let (actor, now, u) = (admin.actor(), state.now(), username.clone());
-            state
-                .db
-                .run(move |c| crate::manage::users::set_password(c, &u, &password, &actor, now))
-                .await
-                .map_err(manage_error)?;
+            let admin = admin_form(&req, &state, &session, &form).await?;
+            let (username, password) = (
+                username.into_inner(),
+                form.get("password").cloned().unwrap_or_default(),
+            );
+            let u = username.clone();
+            manage(&state, &admin, move |c, actor, now| {
+                ops::set_password(c, &u, &password, actor, now)
+            })
+            .await?;
             Ok(done(&user_path(&username), "Password set."))
         }
         .await,
@@ -303,22 +286,21 @@ async fn end_session_post(
 ) -> HttpResponse {
     respond(
         async {
-            let admin = super::admin(&req, &state, &session).await?;
-            check_csrf(&session, &form)?;
+            let admin = admin_form(&req, &state, &session, &form).await?;
             let (username, id) = path.into_inner();
             let user = load(&state, username.clone()).await?;
-            let (actor, now) = (admin.actor(), state.now());
-            state
-                .db
-                .run(move |c| {
-                    crate::manage::sessions::end(c, &user.id, &user.username, &id, &actor, now)
-                })
-                .await
-                .map_err(manage_error)?;
+            manage(&state, &admin, move |c, actor, now| {
+                session_ops::end(c, &user.id, &user.username, &id, actor, now)
+            })
+            .await?;
             Ok(done(&user_path(&username), "Session ended."))
         }
         .await,
     )
+}
+
+fn end_all_path(username: &str) -> String {
+    format!("/admin/users/{username}/sessions/end-all")
 }
 
 async fn end_all_confirm(
@@ -330,7 +312,7 @@ async fn end_all_confirm(
     respond(
         async {
             let username = username.into_inner();
-            let back = format!("/admin/users/{username}/sessions/end-all");
+            let back = end_all_path(&username);
             let admin = recent_admin(&req, &state, &session, &back).await?;
             let user = load(&state, username.clone()).await?;
             let message = format!(
@@ -361,18 +343,13 @@ async fn end_all_post(
     respond(
         async {
             let username = username.into_inner();
-            let back = format!("/admin/users/{username}/sessions/end-all");
-            let admin = recent_admin(&req, &state, &session, &back).await?;
+            let admin = recent_admin(&req, &state, &session, &end_all_path(&username)).await?;
             check_csrf(&session, &form)?;
             let user = load(&state, username.clone()).await?;
-            let (actor, now) = (admin.actor(), state.now());
-            let n = state
-                .db
-                .run(move |c| {
-                    crate::manage::sessions::end_all(c, &user.id, &user.username, &actor, now)
-                })
-                .await
-                .map_err(manage_error)?;
+            let n = manage(&state, &admin, move |c, actor, now| {
+                session_ops::end_all(c, &user.id, &user.username, actor, now)
+            })
+            .await?;
             Ok(done(&user_path(&username), &format!("{n} sessions ended.")))
         }
         .await,
