@@ -1,5 +1,5 @@
 //! Periodic work inside `porta serve`: every `key_refresh_interval`, rotate the signing keys when due (which also
-//! erases retired private keys) and reload the key set. Each job is a small function of the state and `now`, so
+//! erases retired private keys), reload the key set, and purge rows that can no longer matter. Each job is a small function of the state and `now`, so
 //! purge jobs can join the list in `run_once`, and tests call them directly with a test clock.
 
 use std::time::Duration;
@@ -18,6 +18,24 @@ pub async fn run_once(state: &AppState) {
     if let Err(e) = crate::tokens::purge::purge_expired(&state.db, now).await {
         tracing::warn!(error = %e, "purging expired refresh tokens and revocations failed");
     }
+    if let Err(e) = purge_browser_state(state, now).await {
+        tracing::warn!(error = %e, "purging ended sessions, expired codes and old sign-in failures failed");
+    }
+}
+
+/// Deletes ended sessions, expired authorization codes and sign-in failures older than the throttling window.
+pub async fn purge_browser_state(state: &AppState, now: i64) -> Result<usize, crate::db::StoreError> {
+    let login = state.settings.login.clone();
+    state
+        .db
+        .run(move |c| {
+            crate::db::write_tx(c, |c| {
+                Ok(crate::session::purge_expired(c, now)?
+                    + crate::db::models::auth_codes::purge_expired(c, now)?
+                    + crate::web::login::throttle::purge(c, &login, now)?)
+            })
+        })
+        .await
 }
 
 /// Rotation check, then reload, at `now`: other instances' changes appear here within one interval.
