@@ -389,6 +389,13 @@ both_backends! {
         assert_eq!(at["sub"], f.service.client_id.as_str());
         assert_eq!(at["client_id"], f.service.client_id.as_str());
         assert!(at.get("auth_time").is_none());
+        let metrics = f.app.client.get(f.app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+        assert!(
+            metrics.lines().any(|l| l.starts_with("porta_tokens_issued_total")
+                && l.contains("grant=\"client_credentials\"")
+                && l.contains("type=\"access_token\"")),
+            "{metrics}"
+        );
         let introspected = f.introspect(&f.service, body["access_token"].as_str().unwrap()).await;
         assert_eq!(introspected["active"], true);
         assert_eq!(introspected["sub"], f.service.client_id.as_str());

@@ -144,7 +144,11 @@ fn redeem(
         family_id = Some(family);
     }
     auth_codes::record_issued(c, &presented.code_hash, &req.jti, family_id.as_deref())?;
-    Ok(Outcome::Issued(Box::new(Issue { req, refresh_token })))
+    Ok(Outcome::Issued(Box::new(Issue {
+        grant: "authorization_code",
+        req,
+        refresh_token,
+    })))
 }
 
 /// The code belongs to this client, came back to the same redirect URI, and PKCE holds.

@@ -25,6 +25,7 @@ pub fn exchange(ctx: &Ctx, client: &Client, params: &Params) -> Result<Issue, OA
         }
     }
     Ok(Issue {
+        grant: "client_credentials",
         req: TokenRequest {
             client_id: client.id.clone(),
             scopes: Scopes::default(),

@@ -64,6 +64,8 @@ pub struct Ctx {
 
 /// What a grant decided: the tokens to sign, and the refresh token it stored (already hashed in the database).
 pub struct Issue {
+    /// The grant type, for the metrics.
+    pub grant: &'static str,
     pub req: TokenRequest,
     pub refresh_token: Option<String>,
 }
@@ -85,6 +87,13 @@ fn exchange(
         tracing::error!(error = %e, "minting tokens failed");
         OAuthError::server_error()
     })?;
+    crate::metrics::token_issued("access_token", issue.grant);
+    if minted.id_token.is_some() {
+        crate::metrics::token_issued("id_token", issue.grant);
+    }
+    if issue.refresh_token.is_some() {
+        crate::metrics::token_issued("refresh_token", issue.grant);
+    }
     Ok(TokenResponse {
         access_token: minted.access_token,
         token_type: "Bearer",

@@ -134,6 +134,7 @@ fn rotate(
         },
     )?;
     Ok(Outcome::Issued(Box::new(Issue {
+        grant: "refresh_token",
         req,
         refresh_token: Some(token),
     })))
