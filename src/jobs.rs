@@ -24,7 +24,10 @@ pub async fn run_once(state: &AppState) {
 }
 
 /// Deletes ended sessions, expired authorization codes and sign-in failures older than the throttling window.
-pub async fn purge_browser_state(state: &AppState, now: i64) -> Result<usize, crate::db::StoreError> {
+pub async fn purge_browser_state(
+    state: &AppState,
+    now: i64,
+) -> Result<usize, crate::db::StoreError> {
     let login = state.settings.login.clone();
     state
         .db

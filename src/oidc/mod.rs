@@ -7,8 +7,11 @@ use actix_web::web;
 
 /// The OpenID Connect routes. Paths are advertised through discovery, which is the contract.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/.well-known/openid-configuration", web::get().to(discovery::discovery_get))
-        .route("/jwks.json", web::get().to(jwks::jwks_get));
+    cfg.route(
+        "/.well-known/openid-configuration",
+        web::get().to(discovery::discovery_get),
+    )
+    .route("/jwks.json", web::get().to(jwks::jwks_get));
     // Tokens (issue 5).
     cfg.route("/token", web::post().to(token::token_post))
         .route("/userinfo", web::get().to(userinfo::userinfo_get))

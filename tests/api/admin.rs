@@ -4,7 +4,7 @@
 use porta::db::models::{audit, clients, sessions, users};
 use reqwest::StatusCode;
 
-use crate::helpers::{ADMIN_PASSWORD, Backend, TestApp, spawn_app};
+use crate::helpers::{ADMIN_PASSWORD, TestApp, spawn_app};
 use crate::sso::{get, hidden, location, post, register, sign_in_admin};
 
 /// Opens the login form at `path` and submits it as a browser would, hidden fields included.
