@@ -341,6 +341,9 @@ both_backends! {
             .with_writer(writer)
             .finish();
         tracing::subscriber::with_default(subscriber, || {
+            // Other tests' threads may have cached "nobody listens" for these callsites; ask again now that this
+            // thread has a subscriber.
+            tracing::callsite::rebuild_interest_cache();
             let mut conn = db.conn().unwrap();
             let ctx = keys.ctx();
             rotation::ensure(&mut conn, &ctx, clock.now()).unwrap();
