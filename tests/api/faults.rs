@@ -231,3 +231,67 @@ async fn postgres_outage_gives_503_then_recovers_without_restart() {
     .await;
     assert_eq!(cc().await.unwrap().status(), StatusCode::OK);
 }
+
+/// A locked SQLite file: writers wait out the busy timeout, then get a clean 503 (page or JSON), never a 500;
+/// once the lock goes, everything works again.
+#[actix_rt::test]
+async fn a_locked_sqlite_file_gives_503_not_500_and_recovers() {
+    use diesel::Connection;
+    use diesel::connection::SimpleConnection;
+
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await;
+    let browser = app.new_browser();
+    let page = browser
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = page.find(marker).unwrap() + marker.len();
+    let csrf = page[start..start + page[start..].find('"').unwrap()].to_string();
+    let attempt = || {
+        browser
+            .post(app.url("/login"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("username", "admin"),
+                ("password", "wrong"),
+            ])
+            .send()
+    };
+
+    // Another process holds the write lock for longer than the busy timeout.
+    let path = porta::db::sqlite_path(&app.db.url).to_string();
+    let mut other = diesel::SqliteConnection::establish(&path).unwrap();
+    other.batch_execute("BEGIN IMMEDIATE").unwrap();
+    let locked = attempt().await.unwrap();
+    assert_eq!(locked.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        locked
+            .text()
+            .await
+            .unwrap()
+            .contains("Temporarily unavailable")
+    );
+    // The JWKS and discovery come from memory and keep working.
+    assert_eq!(
+        app.client
+            .get(app.url("/jwks.json"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        StatusCode::OK
+    );
+
+    other.batch_execute("ROLLBACK").unwrap();
+    let after = attempt().await.unwrap();
+    assert_eq!(
+        after.status(),
+        StatusCode::UNAUTHORIZED,
+        "the wrong password is judged again"
+    );
+}
