@@ -22,7 +22,7 @@ pub use rotation::Changes;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::models::signing_keys::{self as rows, SigningKey};
-use crate::db::{Db, StoreError};
+use crate::db::{AnyConnection, Db, StoreError};
 
 /// Errors of signing, verification and key management.
 #[derive(Debug, thiserror::Error)]
@@ -238,22 +238,8 @@ impl Keys {
 
     /// `ensure` at `now`.
     pub async fn ensure_at(&self, db: &Db, now: i64) -> Result<Changes, KeyError> {
-        let (master, generator, bits, timing) = (
-            self.master.clone(),
-            self.generator.clone(),
-            self.bits,
-            self.timing,
-        );
-        let changes = db
-            .run(move |c| {
-                let ctx = rotation::Ctx {
-                    master: &master,
-                    generator: &generator,
-                    bits,
-                    timing,
-                };
-                rotation::ensure(c, &ctx, now)
-            })
+        let changes = self
+            .change(db, move |c, ctx| rotation::ensure(c, ctx, now))
             .await?;
         if !changes.is_empty() {
             tracing::info!(created = ?changes.created, erased = ?changes.erased, "signing keys changed");
@@ -276,21 +262,9 @@ impl Keys {
     /// `porta keys rotate` from a running instance (admin pages): promotes the next key, then reloads at once.
     pub async fn rotate_now(&self, db: &Db, actor: Option<String>) -> Result<Changes, KeyError> {
         let now = self.clock.now();
-        let (master, generator, bits, timing) = (
-            self.master.clone(),
-            self.generator.clone(),
-            self.bits,
-            self.timing,
-        );
-        let changes = db
-            .run(move |c| {
-                let ctx = rotation::Ctx {
-                    master: &master,
-                    generator: &generator,
-                    bits,
-                    timing,
-                };
-                rotation::rotate_now(c, &ctx, now, actor.as_deref())
+        let changes = self
+            .change(db, move |c, ctx| {
+                rotation::rotate_now(c, ctx, now, actor.as_deref())
             })
             .await?;
         self.reload(db).await?;
@@ -306,25 +280,38 @@ impl Keys {
         actor: Option<String>,
     ) -> Result<Changes, KeyError> {
         let now = self.clock.now();
+        let changes = self
+            .change(db, move |c, ctx| {
+                rotation::revoke(c, ctx, &kid, &reason, now, actor.as_deref())
+            })
+            .await?;
+        self.reload(db).await?;
+        Ok(changes)
+    }
+
+    /// Runs one rotation-module change on the blocking pool with this instance's master key, generator and timing.
+    async fn change<F>(&self, db: &Db, f: F) -> Result<Changes, KeyError>
+    where
+        F: FnOnce(&mut AnyConnection, &rotation::Ctx<'_>) -> Result<Changes, KeyError>
+            + Send
+            + 'static,
+    {
         let (master, generator, bits, timing) = (
             self.master.clone(),
             self.generator.clone(),
             self.bits,
             self.timing,
         );
-        let changes = db
-            .run(move |c| {
-                let ctx = rotation::Ctx {
-                    master: &master,
-                    generator: &generator,
-                    bits,
-                    timing,
-                };
-                rotation::revoke(c, &ctx, &kid, &reason, now, actor.as_deref())
-            })
-            .await?;
-        self.reload(db).await?;
-        Ok(changes)
+        db.run(move |c| {
+            let ctx = rotation::Ctx {
+                master: &master,
+                generator: &generator,
+                bits,
+                timing,
+            };
+            f(c, &ctx)
+        })
+        .await
     }
 }
 
