@@ -188,6 +188,13 @@ fn flag(form: &HashMap<String, String>, key: &str) -> bool {
     form.get(key).map(String::as_str) == Some("true")
 }
 
+/// The two on/off settings of a user, each refused where an admin would lock themselves out.
+#[derive(Clone, Copy)]
+enum Toggle {
+    Disabled,
+    Admin,
+}
+
 async fn status_post(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -195,29 +202,7 @@ async fn status_post(
     username: web::Path<String>,
     form: Form,
 ) -> HttpResponse {
-    respond(
-        async {
-            let admin = admin_form(&req, &state, &session, &form).await?;
-            let (username, disable) = (username.into_inner(), flag(&form, "disabled"));
-            if disable && username == admin.user.username {
-                return Err(Denied::Page(PageError::bad_request(
-                    "You cannot disable your own account.",
-                )));
-            }
-            let u = username.clone();
-            manage(&state, &admin, move |c, actor, now| {
-                ops::set_disabled(c, &u, disable, actor, now)
-            })
-            .await?;
-            let notice = if disable {
-                "User disabled."
-            } else {
-                "User enabled."
-            };
-            Ok(done(&user_path(&username), notice))
-        }
-        .await,
-    )
+    toggle(req, state, session, username, form, Toggle::Disabled).await
 }
 
 async fn admin_post(
@@ -227,24 +212,42 @@ async fn admin_post(
     username: web::Path<String>,
     form: Form,
 ) -> HttpResponse {
+    toggle(req, state, session, username, form, Toggle::Admin).await
+}
+
+async fn toggle(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    username: web::Path<String>,
+    form: Form,
+    which: Toggle,
+) -> HttpResponse {
     respond(
         async {
             let admin = admin_form(&req, &state, &session, &form).await?;
-            let (username, grant) = (username.into_inner(), flag(&form, "is_admin"));
-            if !grant && username == admin.user.username {
+            let username = username.into_inner();
+            let (field, locks_out_self) = match which {
+                Toggle::Disabled => ("disabled", true),
+                Toggle::Admin => ("is_admin", false),
+            };
+            let on = flag(&form, field);
+            if on == locks_out_self && username == admin.user.username {
                 return Err(Denied::Page(PageError::bad_request(
-                    "You cannot take admin away from yourself; ask another administrator.",
+                    "You cannot lock yourself out: ask another administrator.",
                 )));
             }
             let u = username.clone();
-            manage(&state, &admin, move |c, actor, now| {
-                ops::set_admin(c, &u, grant, actor, now)
+            manage(&state, &admin, move |c, actor, now| match which {
+                Toggle::Disabled => ops::set_disabled(c, &u, on, actor, now),
+                Toggle::Admin => ops::set_admin(c, &u, on, actor, now),
             })
             .await?;
-            let notice = if grant {
-                "Admin granted."
-            } else {
-                "Admin taken away."
+            let notice = match (which, on) {
+                (Toggle::Disabled, true) => "User disabled.",
+                (Toggle::Disabled, false) => "User enabled.",
+                (Toggle::Admin, true) => "Admin granted.",
+                (Toggle::Admin, false) => "Admin taken away.",
             };
             Ok(done(&user_path(&username), notice))
         }
