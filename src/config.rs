@@ -29,6 +29,8 @@ pub struct Settings {
     pub master_key: Option<String>,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
+    /// Load balancers whose `X-Forwarded-For` is believed for the client address (throttling, audit).
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub keys: KeySettings,
     pub tokens: TokenSettings,
     pub sessions: SessionSettings,
@@ -111,6 +113,7 @@ impl Default for Settings {
             master_key_file: PathBuf::from("keys/master.key"),
             master_key: None,
             log_format: LogFormat::Text,
+            trusted_proxies: Vec::new(),
             keys: KeySettings::default(),
             tokens: TokenSettings::default(),
             sessions: SessionSettings::default(),

@@ -65,9 +65,51 @@ pub fn form_config() -> web::FormConfig {
         })
 }
 
-/// The address of the peer. Forwarded headers are not trusted: anyone can send them.
+/// The client's address: the TCP peer, or, when the peer is one of the configured `trusted_proxies`, the
+/// nearest untrusted address in its `X-Forwarded-For`. Anyone can send that header, so it is only believed from
+/// a proxy the operator named.
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
-    req.peer_addr().map(|a| a.ip().to_string())
+    let peer = req.peer_addr()?.ip();
+    let trusted = req
+        .app_data::<web::Data<crate::startup::AppState>>()
+        .map(|s| s.settings.trusted_proxies.as_slice())
+        .unwrap_or_default();
+    let forwarded = req
+        .headers()
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    Some(resolve_client_ip(peer, &forwarded, trusted).to_string())
+}
+
+/// Walks `X-Forwarded-For` from the right (the hop nearest to us) past trusted proxies; the first address that
+/// is not a trusted proxy is the client. Garbage ends the walk at the last trusted hop.
+pub fn resolve_client_ip(
+    peer: std::net::IpAddr,
+    forwarded_for: &str,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    let mut client = peer;
+    if !trusted.contains(&peer) {
+        return client;
+    }
+    for hop in forwarded_for
+        .rsplit(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+    {
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !trusted.contains(&ip) {
+                    break;
+                }
+            }
+            Err(_) => break,
+        }
+    }
+    client
 }
 
 /// The `User-Agent` header, if readable.
@@ -106,4 +148,45 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(end_session::logout_get))
             .route(web::post().to(end_session::logout_post)),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resolve_client_ip;
+    use std::net::IpAddr;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let lb = [ip("10.0.0.5"), ip("10.0.0.6")];
+        // Direct client: the header is ignored whatever it says.
+        assert_eq!(
+            resolve_client_ip(ip("203.0.113.9"), "1.2.3.4", &lb),
+            ip("203.0.113.9")
+        );
+        // Through the load balancer: the address it appended.
+        assert_eq!(
+            resolve_client_ip(ip("10.0.0.5"), "198.51.100.7", &lb),
+            ip("198.51.100.7")
+        );
+        // A spoofed left part is skipped: the nearest untrusted hop wins.
+        assert_eq!(
+            resolve_client_ip(ip("10.0.0.5"), "6.6.6.6, 198.51.100.7, 10.0.0.6", &lb),
+            ip("198.51.100.7")
+        );
+        // Garbage or no header: the last trusted hop.
+        assert_eq!(
+            resolve_client_ip(ip("10.0.0.5"), "junk", &lb),
+            ip("10.0.0.5")
+        );
+        assert_eq!(resolve_client_ip(ip("10.0.0.5"), "", &lb), ip("10.0.0.5"));
+        // Nothing trusted: the peer.
+        assert_eq!(
+            resolve_client_ip(ip("10.0.0.5"), "198.51.100.7", &[]),
+            ip("10.0.0.5")
+        );
+    }
 }
