@@ -32,9 +32,16 @@ pub enum ClientCommand {
     /// List clients.
     List,
     /// Remove a client.
-    Remove { client_id: String },
+    Remove {
+        /// Client ids are base64url and may start with '-'.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
     /// Issue a new secret; the old one stops working at once.
-    RotateSecret { client_id: String },
+    RotateSecret {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
 }
 
 fn print_registered(json: bool, r: &Registered) -> anyhow::Result<()> {

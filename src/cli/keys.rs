@@ -19,6 +19,8 @@ pub enum KeysCommand {
     /// Emergency: remove a key from the JWKS at once and erase its private key. If it signs, the next key takes
     /// over at once.
     Revoke {
+        /// A kid is base64url and may start with '-'.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// Why, for the audit log.
         #[arg(long)]

@@ -111,3 +111,21 @@ fn output<T: serde::Serialize>(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_starting_with_a_hyphen_are_values_not_flags() {
+        // Client ids and kids are base64url: about one in 64 starts with '-'.
+        for args in [
+            &["porta", "client", "remove", "-abc"][..],
+            &["porta", "client", "rotate-secret", "-abc"],
+            &["porta", "keys", "revoke", "-oYgl", "--reason", "x"],
+            &["porta", "user", "disable", "-bob"],
+        ] {
+            assert!(Cli::try_parse_from(args).is_ok(), "{args:?}");
+        }
+    }
+}

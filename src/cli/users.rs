@@ -28,9 +28,15 @@ pub enum UserCommand {
     /// List users.
     List,
     /// Refuse sign-in for a user.
-    Disable { username: String },
+    Disable {
+        #[arg(allow_hyphen_values = true)]
+        username: String,
+    },
     /// Allow sign-in again.
-    Enable { username: String },
+    Enable {
+        #[arg(allow_hyphen_values = true)]
+        username: String,
+    },
     /// Set a new password.
     SetPassword {
         username: String,
