@@ -82,6 +82,21 @@ async fn browser() -> Option<(Driver, Client, tempfile::TempDir)> {
     }
 }
 
+/// Clicks the element `locator` finds.
+async fn click(c: &Client, locator: Locator<'_>) {
+    c.find(locator).await.unwrap().click().await.unwrap();
+}
+
+/// Types `text` into the input `css` selects.
+async fn type_into(c: &Client, css: &str, text: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
 /// Waits for a form submission's navigation to land on `path`.
 async fn wait_for_path(c: &Client, path: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -125,25 +140,10 @@ async fn admin_signs_in_rotates_the_key_and_sees_it_published() {
 
     // Anonymous: /admin leads to the login form.
     c.goto(&app.url("/admin")).await.unwrap();
-    c.find(Locator::Css("input[name='username']"))
-        .await
-        .unwrap()
-        .send_keys("admin")
-        .await
-        .unwrap();
-    c.find(Locator::Css("input[name='password']"))
-        .await
-        .unwrap()
-        .send_keys(ADMIN_PASSWORD)
-        .await
-        .unwrap();
+    type_into(&c, "input[name='username']", "admin").await;
+    type_into(&c, "input[name='password']", ADMIN_PASSWORD).await;
     shot(&c, "01-login").await;
-    c.find(Locator::Css("main form button[type='submit']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("main form button[type='submit']")).await;
 
     // Back on the keys page, signed in.
     wait_for_path(&c, "/admin/keys").await;
@@ -162,19 +162,9 @@ async fn admin_signs_in_rotates_the_key_and_sees_it_published() {
     shot(&c, "02-keys-before").await;
 
     // Rotate now, through the confirmation page.
-    c.find(Locator::LinkText("Rotate now"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::LinkText("Rotate now")).await;
     shot(&c, "03-rotate-confirm").await;
-    c.find(Locator::Css("main form button[type='submit']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&c, Locator::Css("main form button[type='submit']")).await;
     wait_for_path(&c, "/admin/keys").await;
     let html = c.source().await.unwrap();
     let notice = c

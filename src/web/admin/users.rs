@@ -23,8 +23,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/users", web::get().to(users_get))
         .route("/users", web::post().to(users_post))
         .route("/users/{username}", web::get().to(user_get))
-        .route("/users/{username}/status", web::post().to(status_post))
-        .route("/users/{username}/admin", web::post().to(admin_post))
+        .route(
+            "/users/{username}/{setting:(status|admin)}",
+            web::post().to(toggle_post),
+        )
         .route("/users/{username}/password", web::post().to(password_post))
         .route(
             "/users/{username}/sessions/{id}/end",
@@ -195,38 +197,23 @@ enum Toggle {
     Admin,
 }
 
-async fn status_post(
+/// `POST /admin/users/{username}/status` (disable or enable) and `.../admin` (grant or take admin).
+async fn toggle_post(
     req: HttpRequest,
     state: web::Data<AppState>,
     session: TypedSession,
-    username: web::Path<String>,
+    path: web::Path<(String, String)>,
     form: Form,
 ) -> HttpResponse {
-    toggle(req, state, session, username, form, Toggle::Disabled).await
-}
-
-async fn admin_post(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    session: TypedSession,
-    username: web::Path<String>,
-    form: Form,
-) -> HttpResponse {
-    toggle(req, state, session, username, form, Toggle::Admin).await
-}
-
-async fn toggle(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    session: TypedSession,
-    username: web::Path<String>,
-    form: Form,
-    which: Toggle,
-) -> HttpResponse {
+    let (username, setting) = path.into_inner();
+    let which = if setting == "admin" {
+        Toggle::Admin
+    } else {
+        Toggle::Disabled
+    };
     respond(
         async {
             let admin = admin_form(&req, &state, &session, &form).await?;
-            let username = username.into_inner();
             let (field, locks_out_self) = match which {
                 Toggle::Disabled => ("disabled", true),
                 Toggle::Admin => ("is_admin", false),
