@@ -35,6 +35,9 @@ pub struct Settings {
     pub tokens: TokenSettings,
     pub sessions: SessionSettings,
     pub login: LoginSettings,
+    pub passwords: PasswordSettings,
+    pub metrics: MetricsSettings,
+    pub backchannel: BackchannelSettings,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -74,6 +77,13 @@ pub struct TokenSettings {
     pub refresh_token_ttl: Duration,
     #[serde(with = "humantime_serde")]
     pub code_ttl: Duration,
+    /// The absolute lifetime of a refresh-token family: rotation never extends it.
+    #[serde(with = "humantime_serde")]
+    pub refresh_token_max_life: Duration,
+    /// How long after a rotation the previous refresh token may still be used once more (two tabs refreshing at
+    /// once) instead of counting as a leaked copy. Zero: never.
+    #[serde(with = "humantime_serde")]
+    pub refresh_reuse_grace: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,6 +111,36 @@ pub struct LoginSettings {
     /// Failures older than this are forgotten.
     #[serde(with = "humantime_serde")]
     pub failure_window: Duration,
+    /// Password hashes (argon2, 19 MiB each) computed at once; further sign-ins wait their turn.
+    pub max_concurrent_hashes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordSettings {
+    /// Shortest password accepted, in characters.
+    pub min_length: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    /// When set, `/metrics` answers only requests with `Authorization: Bearer <token>`.
+    #[serde(skip_serializing)]
+    pub bearer_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackchannelSettings {
+    /// How long one delivery of a logout token may take.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Deliveries tried before a logout token is given up.
+    pub max_attempts: u32,
+    /// How often each instance looks for logout tokens to deliver.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
 }
 
 impl Default for Settings {
@@ -118,6 +158,9 @@ impl Default for Settings {
             tokens: TokenSettings::default(),
             sessions: SessionSettings::default(),
             login: LoginSettings::default(),
+            passwords: PasswordSettings::default(),
+            metrics: MetricsSettings::default(),
+            backchannel: BackchannelSettings::default(),
         }
     }
 }
@@ -145,6 +188,8 @@ impl Default for TokenSettings {
             access_token_ttl: Duration::from_secs(10 * MINUTE),
             refresh_token_ttl: Duration::from_secs(30 * DAY),
             code_ttl: Duration::from_secs(60),
+            refresh_token_max_life: Duration::from_secs(90 * DAY),
+            refresh_reuse_grace: Duration::ZERO,
         }
     }
 }
@@ -165,6 +210,23 @@ impl Default for LoginSettings {
             lockout: Duration::from_secs(30),
             max_lockout: Duration::from_secs(15 * MINUTE),
             failure_window: Duration::from_secs(15 * MINUTE),
+            max_concurrent_hashes: 4,
+        }
+    }
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        PasswordSettings { min_length: 12 }
+    }
+}
+
+impl Default for BackchannelSettings {
+    fn default() -> Self {
+        BackchannelSettings {
+            timeout: Duration::from_secs(5),
+            max_attempts: 10,
+            poll_interval: Duration::from_secs(2),
         }
     }
 }
@@ -263,6 +325,26 @@ impl Settings {
         }
         if self.login.max_failures == 0 {
             return Err(ConfigError("login.max_failures: must be at least 1".into()));
+        }
+        if self.login.max_concurrent_hashes == 0 {
+            return Err(ConfigError(
+                "login.max_concurrent_hashes: must be at least 1".into(),
+            ));
+        }
+        if self.tokens.refresh_token_max_life < self.tokens.refresh_token_ttl {
+            return Err(ConfigError(
+                "tokens.refresh_token_max_life: must be at least tokens.refresh_token_ttl".into(),
+            ));
+        }
+        if self.passwords.min_length == 0 || self.passwords.min_length > 128 {
+            return Err(ConfigError(
+                "passwords.min_length: must be between 1 and 128".into(),
+            ));
+        }
+        if self.backchannel.timeout.is_zero() || self.backchannel.max_attempts == 0 {
+            return Err(ConfigError(
+                "backchannel: timeout and max_attempts must be more than zero".into(),
+            ));
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Porta: an OpenID Connect single-sign-on identity provider. See ARCHITECTURE.md for the map.
 
+pub mod backchannel;
 pub mod cli;
 pub mod clock;
 pub mod config;

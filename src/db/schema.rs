@@ -12,6 +12,7 @@ diesel::table! {
         disabled -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        credentials_changed_at -> BigInt,
     }
 }
 
@@ -27,6 +28,9 @@ diesel::table! {
         grant_types -> Text,
         created_at -> BigInt,
         updated_at -> BigInt,
+        backchannel_logout_uri -> Nullable<Text>,
+        backchannel_logout_session_required -> Bool,
+        require_pkce -> Bool,
     }
 }
 
@@ -71,6 +75,7 @@ diesel::table! {
         expires_at -> BigInt,
         ip -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        sid -> Nullable<Text>,
     }
 }
 
@@ -119,6 +124,8 @@ diesel::table! {
         amr -> Text,
         access_jti -> Nullable<Text>,
         access_expires_at -> Nullable<BigInt>,
+        offline -> Bool,
+        family_expires_at -> BigInt,
     }
 }
 
@@ -137,7 +144,35 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    session_clients (sid, client_id) {
+        sid -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        first_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    logout_outbox (id) {
+        id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        sid -> Text,
+        jti -> Text,
+        created_at -> BigInt,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        claimed_until -> Nullable<BigInt>,
+        delivered_at -> Nullable<BigInt>,
+        failed_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(session_clients -> clients (client_id));
+diesel::joinable!(logout_outbox -> clients (client_id));
 diesel::joinable!(auth_codes -> clients (client_id));
 diesel::joinable!(refresh_tokens -> clients (client_id));
 
@@ -152,4 +187,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     refresh_tokens,
     revoked_jtis,
     login_failures,
+    session_clients,
+    logout_outbox,
 );

@@ -353,6 +353,9 @@ mod tests {
             post_logout_redirect_uris: vec!["https://app.example.com/bye".into()],
             grant_types: vec![],
             created_at: 0,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
+            require_pkce: false,
         }
     }
 

@@ -76,6 +76,7 @@ struct Mirrored {
     auth_time: Option<i64>,
     ip: Option<String>,
     user_agent: Option<String>,
+    sid: Option<String>,
 }
 
 fn mirrored(state: &State) -> Mirrored {
@@ -87,6 +88,7 @@ fn mirrored(state: &State) -> Mirrored {
         auth_time: get(state, keys::AUTH_TIME),
         ip: get(state, keys::IP),
         user_agent: get(state, keys::USER_AGENT),
+        sid: get(state, keys::SID),
     }
 }
 
@@ -115,6 +117,7 @@ fn insert_new(
             expires_at: lifetimes.expires_at(now, now),
             ip: m.ip.as_deref(),
             user_agent: m.user_agent.as_deref(),
+            sid: m.sid.as_deref(),
         },
     )?;
     SessionKey::try_from(key).map_err(|e| StoreError::Unavailable(e.to_string()))
@@ -190,6 +193,7 @@ impl SessionStore for DbSessionStore {
                         auth_time: None,
                         ip: None,
                         user_agent: None,
+                        sid: None,
                     };
                     return insert_new(c, &anonymous, &none, lifetimes, now);
                 };
@@ -204,6 +208,7 @@ impl SessionStore for DbSessionStore {
                         expires_at: lifetimes.expires_at(row.created_at, now),
                         ip: m.ip.as_deref(),
                         user_agent: m.user_agent.as_deref(),
+                        sid: m.sid.as_deref(),
                     },
                 )?;
                 Ok(session_key)

@@ -17,6 +17,9 @@ pub struct ClientRow {
     pub grant_types: String,
     pub created_at: i64,
     pub updated_at: i64,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
+    pub require_pkce: bool,
 }
 
 /// A client with its lists decoded.
@@ -33,6 +36,12 @@ pub struct Client {
     pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
     pub created_at: i64,
+    /// OIDC Back-Channel Logout 1.0: where logout tokens are POSTed.
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether the client needs `sid` in logout tokens (always sent).
+    pub backchannel_logout_session_required: bool,
+    /// PKCE required even though the client is confidential.
+    pub require_pkce: bool,
 }
 
 impl Client {
@@ -61,6 +70,9 @@ impl From<ClientRow> for Client {
             is_public: r.is_public,
             first_party: r.first_party,
             created_at: r.created_at,
+            backchannel_logout_uri: r.backchannel_logout_uri,
+            backchannel_logout_session_required: r.backchannel_logout_session_required,
+            require_pkce: r.require_pkce,
         }
     }
 }

@@ -28,6 +28,10 @@ pub struct RefreshToken {
     /// The access token issued together with this refresh token.
     pub access_jti: Option<String>,
     pub access_expires_at: Option<i64>,
+    /// Granted with `offline_access`: survives the end of its SSO session.
+    pub offline: bool,
+    /// The family's absolute end; rotation never moves it.
+    pub family_expires_at: i64,
 }
 
 impl RefreshToken {
@@ -52,6 +56,8 @@ pub struct NewRefreshToken {
     pub amr: String,
     pub access_jti: Option<String>,
     pub access_expires_at: Option<i64>,
+    pub offline: bool,
+    pub family_expires_at: i64,
 }
 
 pub fn insert(conn: &mut AnyConnection, new: &NewRefreshToken) -> Result<(), StoreError> {

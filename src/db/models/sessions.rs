@@ -22,6 +22,8 @@ pub struct SessionRow {
     pub expires_at: i64,
     pub ip: Option<String>,
     pub user_agent: Option<String>,
+    /// The session id given to relying parties (the ID token's `sid`), mirrored from the state.
+    pub sid: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -36,6 +38,7 @@ pub struct NewSession<'a> {
     pub expires_at: i64,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+    pub sid: Option<&'a str>,
 }
 
 /// The columns a state change rewrites.
@@ -49,6 +52,7 @@ pub struct SessionChanges<'a> {
     pub expires_at: i64,
     pub ip: Option<&'a str>,
     pub user_agent: Option<&'a str>,
+    pub sid: Option<&'a str>,
 }
 
 pub fn insert(conn: &mut AnyConnection, new: &NewSession<'_>) -> Result<(), StoreError> {

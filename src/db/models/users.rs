@@ -17,6 +17,8 @@ pub struct User {
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The last password set or disable: access tokens issued before it are refused.
+    pub credentials_changed_at: i64,
 }
 
 #[derive(Debug, Insertable)]

@@ -4,6 +4,7 @@
 
 use crate::crypto::secrets;
 use crate::db::models::auth_codes::{self, NewAuthCode};
+use crate::db::models::session_clients;
 use crate::db::models::clients::Client;
 use crate::db::{AnyConnection, StoreError};
 use crate::domain::scope::Scopes;
@@ -106,6 +107,8 @@ pub fn issue_code(
             expires_at: now.saturating_add(ttl),
         },
     )?;
+    // The client is told when this session ends (back-channel logout).
+    session_clients::record(conn, &sign_in.sid, &req.client_id, &sign_in.user_id, now)?;
     Ok(code)
 }
 
@@ -140,6 +143,9 @@ mod tests {
             post_logout_redirect_uris: vec![],
             grant_types: vec!["authorization_code".into()],
             created_at: 0,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
+            require_pkce: false,
         }
     }
 

@@ -354,6 +354,9 @@ mod tests {
             post_logout_redirect_uris: vec![],
             grant_types: vec!["authorization_code".into(), "refresh_token".into()],
             created_at: 0,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
+            require_pkce: false,
         }
     }
 

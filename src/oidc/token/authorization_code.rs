@@ -16,7 +16,7 @@ use crate::error::OAuthError;
 use crate::tokens::mint::{TokenRequest, UserGrant};
 
 use super::params::Params;
-use super::{Ctx, Issue, TxError, new_jti};
+use super::{Ctx, Issue, OFFLINE_ACCESS, TxError, new_jti, secs};
 
 /// What the client sent with the code.
 struct Presented {
@@ -123,6 +123,7 @@ fn redeem(
     if client.allows_grant("refresh_token") {
         let token = secrets::random_token();
         let family = uuid::Uuid::new_v4().to_string();
+        let family_expires_at = now.saturating_add(secs(settings.tokens.refresh_token_max_life));
         refresh_tokens::insert(
             c,
             &NewRefreshToken {
@@ -134,10 +135,14 @@ fn redeem(
                 scope: req.scopes.to_string(),
                 auth_time: code.auth_time,
                 created_at: now,
-                expires_at: now + settings.tokens.refresh_token_ttl.as_secs() as i64,
+                expires_at: now
+                    .saturating_add(secs(settings.tokens.refresh_token_ttl))
+                    .min(family_expires_at),
                 amr: code.amr.clone(),
                 access_jti: Some(req.jti.clone()),
                 access_expires_at: Some(req.access_expires_at(settings)),
+                offline: req.scopes.contains(OFFLINE_ACCESS),
+                family_expires_at,
             },
         )?;
         refresh_token = Some(token);

@@ -142,6 +142,14 @@ pub fn no_store(mut builder: actix_web::HttpResponseBuilder) -> actix_web::HttpR
     builder
 }
 
+/// The scope that asks for a refresh token that outlives the sign-in session (OIDC Core 11).
+pub const OFFLINE_ACCESS: &str = "offline_access";
+
+/// A duration setting in whole seconds.
+fn secs(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
 /// A fresh `jti`: 128 random bits.
 fn new_jti() -> String {
     crate::crypto::secrets::random_string(16)

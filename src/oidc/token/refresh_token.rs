@@ -14,7 +14,7 @@ use crate::error::OAuthError;
 use crate::tokens::mint::{TokenRequest, UserGrant};
 
 use super::params::Params;
-use super::{Ctx, Issue, TxError, new_jti};
+use super::{Ctx, Issue, TxError, new_jti, secs};
 
 enum Outcome {
     Issued(Box<Issue>),
@@ -127,10 +127,15 @@ fn rotate(
             scope: old.scope.clone(),
             auth_time: old.auth_time,
             created_at: now,
-            expires_at: now + settings.tokens.refresh_token_ttl.as_secs() as i64,
+            // Rotation never extends the family's absolute end.
+            expires_at: now
+                .saturating_add(secs(settings.tokens.refresh_token_ttl))
+                .min(old.family_expires_at),
             amr: old.amr.clone(),
             access_jti: Some(req.jti.clone()),
             access_expires_at: Some(req.access_expires_at(settings)),
+            offline: old.offline,
+            family_expires_at: old.family_expires_at,
         },
     )?;
     Ok(Outcome::Issued(Box::new(Issue {

@@ -1,0 +1,12 @@
+DROP TABLE logout_outbox;
+DROP TABLE session_clients;
+ALTER TABLE clients DROP COLUMN require_pkce;
+ALTER TABLE clients DROP COLUMN backchannel_logout_session_required;
+ALTER TABLE clients DROP COLUMN backchannel_logout_uri;
+DROP INDEX refresh_tokens_user_client;
+DROP INDEX refresh_tokens_sid;
+ALTER TABLE refresh_tokens DROP COLUMN family_expires_at;
+ALTER TABLE refresh_tokens DROP COLUMN offline;
+DROP INDEX sessions_sid;
+ALTER TABLE sessions DROP COLUMN sid;
+ALTER TABLE users DROP COLUMN credentials_changed_at;
