@@ -405,15 +405,29 @@ fn toml_string(s: &Settings) -> String {
     out + &tables
 }
 
-/// Hides a password in a database URL.
+/// Query parameters that carry a secret in a libpq URL (`?password=`, `?sslpassword=`).
+const SECRET_PARAMS: &[&str] = &["password", "sslpassword"];
+
+/// Hides a password in a database URL: the userinfo part and any password query parameter.
 fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("****"));
-            u.to_string()
-        }
-        _ => url.to_string(),
+    let Ok(mut u) = url::Url::parse(url) else {
+        return url.to_string();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("****"));
     }
+    let secret = |k: &str| SECRET_PARAMS.iter().any(|s| k.eq_ignore_ascii_case(s));
+    if u.query_pairs().any(|(k, _)| secret(&k)) {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) { "****".into() } else { v.into_owned() };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
 }
 
 fn fmt(d: Duration) -> String {
@@ -535,5 +549,14 @@ mod tests {
             "{out}"
         );
         assert!(out.contains("rotation_period = \"30days\""), "{out}");
+    }
+
+    #[test]
+    fn password_query_parameters_are_redacted() {
+        let url = "postgres://porta@db/porta?sslmode=require&password=hunter2&SSLPassword=s3cret";
+        let out = redact_url(url);
+        assert!(!out.contains("hunter2") && !out.contains("s3cret"), "{out}");
+        assert!(out.contains("sslmode=require") && out.contains("password=****"), "{out}");
+        assert_eq!(redact_url("sqlite://data/porta.db"), "sqlite://data/porta.db");
     }
 }

@@ -23,18 +23,27 @@ pub async fn run_once(state: &AppState) {
     }
 }
 
-/// Deletes ended sessions, expired authorization codes and sign-in failures older than the throttling window.
+/// Deletes ended sessions, authorization codes that can no longer be replayed usefully, and sign-in failures older than the throttling window.
 pub async fn purge_browser_state(
     state: &AppState,
     now: i64,
 ) -> Result<usize, crate::db::StoreError> {
     let login = state.settings.login.clone();
+    let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+    // A used code is kept while what it issued may live, so a late replay still revokes it.
+    let keep_used = secs(state.settings.tokens.access_token_ttl);
+    let keep_with_family = secs(state.settings.tokens.refresh_token_max_life);
     state
         .db
         .run(move |c| {
             crate::db::write_tx(c, |c| {
                 Ok(crate::session::purge_expired(c, now)?
-                    + crate::db::models::auth_codes::purge_expired(c, now)?
+                    + crate::db::models::auth_codes::purge_expired(
+                        c,
+                        now,
+                        keep_used,
+                        keep_with_family,
+                    )?
                     + crate::web::login::throttle::purge(c, &login, now)?)
             })
         })

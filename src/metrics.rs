@@ -75,9 +75,37 @@ pub fn login_throttled() {
     metrics::counter!("porta_login_throttled_total").increment(1);
 }
 
+/// Whether a request may read `/metrics`: always when no `metrics.bearer_token` is set, else only with
+/// `Authorization: Bearer <token>`, compared in constant time.
+pub fn scrape_allowed(expected: Option<&str>, authorization: Option<&[u8]>) -> bool {
+    use subtle::ConstantTimeEq;
+    let Some(expected) = expected else {
+        return true;
+    };
+    let Some(presented) = authorization.and_then(|h| {
+        let (scheme, rest) = h.split_at_checked(7)?;
+        scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
+    }) else {
+        return false;
+    };
+    // Hashing first makes the comparison length-independent as well.
+    let digest = |b: &[u8]| <sha2::Sha256 as sha2::Digest>::digest(b);
+    bool::from(digest(presented).ct_eq(&digest(expected.as_bytes())))
+}
+
 /// `GET /metrics`. The signing-key gauges (age of the active key, seconds until the next key takes over) are
 /// set from the in-memory key set at each scrape.
-pub async fn metrics_get(state: web::Data<AppState>) -> HttpResponse {
+pub async fn metrics_get(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let auth = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .map(|v| v.as_bytes());
+    if !scrape_allowed(state.settings.metrics.bearer_token.as_deref(), auth) {
+        return HttpResponse::Unauthorized()
+            .insert_header(("WWW-Authenticate", "Bearer realm=\"porta metrics\""))
+            .insert_header(("Cache-Control", "no-store"))
+            .finish();
+    }
     let keys = state.keys.current();
     if let Some((age, next)) = keys.rotation_timing(state.now()) {
         metrics::gauge!("porta_signing_key_age_seconds").set(age as f64);
@@ -110,4 +138,20 @@ pub async fn request_id_header(
         );
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::scrape_allowed;
+
+    #[test]
+    fn the_bearer_token_guards_the_scrape() {
+        assert!(scrape_allowed(None, None));
+        assert!(scrape_allowed(Some("s3cret"), Some(b"Bearer s3cret")));
+        assert!(scrape_allowed(Some("s3cret"), Some(b"bearer s3cret")));
+        assert!(!scrape_allowed(Some("s3cret"), None));
+        assert!(!scrape_allowed(Some("s3cret"), Some(b"Bearer s3cre")));
+        assert!(!scrape_allowed(Some("s3cret"), Some(b"Basic s3cret")));
+        assert!(!scrape_allowed(Some("s3cret"), Some(b"Bear")));
+    }
 }

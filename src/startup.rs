@@ -11,6 +11,9 @@ use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::Db;
 
+/// The HSTS header value on an https issuer: one year, this host only (subdomains may be other services).
+pub const HSTS: &str = "max-age=31536000";
+
 /// Shared state every handler reaches through `web::Data<AppState>`.
 pub struct AppState {
     pub settings: Arc<Settings>,
@@ -70,7 +73,7 @@ impl Application {
             let s = settings.clone();
             tokio::task::spawn_blocking(move || open_database(&s)).await??
         };
-        bootstrap_admin(&db, clock.now()).await?;
+        bootstrap_admin(&db, &settings.passwords, clock.now()).await?;
         // Refuses to start when stored keys cannot be opened with the configured master key.
         let keys = crate::keys::Keys::bootstrap(&db, &settings, clock.clone(), generator)
             .await
@@ -93,8 +96,19 @@ impl Application {
         crate::metrics::handle();
         let port = listener.local_addr()?.port();
         let data = state.clone();
+        let https = settings.issuer_is_https();
+        // One for the whole process: the bound on concurrent argon2 work holds across all workers.
+        let verifier = web::Data::new(crate::crypto::verifier::Verifier::new(
+            settings.login.max_concurrent_hashes,
+        ));
         let server = HttpServer::new(move || {
             App::new()
+                // RFC 6797: once a browser has seen the issuer over https, it never goes back to plain http.
+                .wrap(actix_web::middleware::Condition::new(
+                    https,
+                    actix_web::middleware::DefaultHeaders::new()
+                        .add(("Strict-Transport-Security", HSTS)),
+                ))
                 // Inner to the logger, so a session store failure is logged with its request.
                 .wrap(crate::session::middleware(&data))
                 .wrap(actix_web::middleware::from_fn(
@@ -107,6 +121,7 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(crate::metrics::track))
                 .app_data(data.clone())
                 .app_data(discovery.clone())
+                .app_data(verifier.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .app_data(web::JsonConfig::default().limit(64 * 1024))
                 .configure(routes)
@@ -133,13 +148,26 @@ impl Application {
     }
 }
 
-async fn bootstrap_admin(db: &Db, now: i64) -> anyhow::Result<()> {
+async fn bootstrap_admin(
+    db: &Db,
+    policy: &crate::config::PasswordSettings,
+    now: i64,
+) -> anyhow::Result<()> {
+    use crate::manage::ManageError;
     let given = std::env::var("PORTA_ADMIN_PASSWORD")
         .ok()
         .filter(|p| !p.is_empty());
+    let from_env = given.is_some();
+    let policy = policy.clone();
     let generated = db
-        .run(move |c| crate::manage::users::bootstrap_admin(c, given.as_deref(), now))
+        .run(move |c| crate::manage::users::bootstrap_admin(c, given.as_deref(), &policy, now))
         .await
+        .map_err(|e| match e {
+            ManageError::Invalid(why) if from_env => anyhow::anyhow!(
+                "PORTA_ADMIN_PASSWORD is not accepted as the first admin's password: {why}"
+            ),
+            other => anyhow::Error::from(other),
+        })
         .context("bootstrapping the admin user")?;
     if let Some(pw) = generated {
         // Shown once, on the console only: never through the log pipeline.
@@ -170,7 +198,12 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
     match state.db.ping().await {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
-        Err(e) => HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({ "status": "unavailable", "reason": e.to_string() })),
+        Err(e) => {
+            // The detail (host names, driver messages) is for the operator's log, not for whoever asks.
+            tracing::warn!(error = %e, "readiness check: the database does not answer");
+            HttpResponse::ServiceUnavailable().json(
+                serde_json::json!({ "status": "unavailable", "reason": "database unavailable" }),
+            )
+        }
     }
 }

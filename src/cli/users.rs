@@ -84,6 +84,7 @@ pub fn run(cmd: &UserCommand, json: bool, settings: &Settings, now: i64) -> anyh
                     password,
                     is_admin: *admin,
                 },
+                &settings.passwords,
                 &actor,
                 now,
             )?;
@@ -128,7 +129,14 @@ pub fn run(cmd: &UserCommand, json: bool, settings: &Settings, now: i64) -> anyh
         } => {
             let password = read_password(*password_stdin)?;
             let mut conn = super::open(settings)?;
-            manage::set_password(&mut conn, username, &password, &actor, now)?;
+            manage::set_password(
+                &mut conn,
+                username,
+                &password,
+                &settings.passwords,
+                &actor,
+                now,
+            )?;
             super::output(json, &serde_json::json!({ "username": username }), || {
                 format!("password changed for {username}")
             })

@@ -1,4 +1,7 @@
-//! Small cryptographic helpers built on maintained crates: password hashing and random secrets.
+//! Small cryptographic helpers built on maintained crates: password hashing, bounded verification for sign-in,
+//! the policy for new passwords, and random secrets.
 
 pub mod password;
+pub mod policy;
 pub mod secrets;
+pub mod verifier;

@@ -94,6 +94,49 @@ pub fn sqlite_path(url: &str) -> &str {
         .unwrap_or(url)
 }
 
+/// Makes the SQLite file readable by its owner only: the database holds password hashes, sessions and sealed keys.
+/// A missing parent directory is created 0700; the file is created 0600 before SQLite opens it, and an existing
+/// file is narrowed to 0600. SQLite creates `-wal` and `-shm` with the database file's permissions, and those that
+/// already exist are narrowed too. A directory that already existed is left as it is (it may be `.`).
+fn private_sqlite_file(path: &std::path::Path) -> Result<(), StoreError> {
+    let fail = |what: &std::path::Path, e: std::io::Error| {
+        StoreError::Unavailable(format!("cannot secure {}: {e}", what.display()))
+    };
+    if path.as_os_str().is_empty() || path.to_str() == Some(":memory:") {
+        return Ok(());
+    }
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        let mut b = std::fs::DirBuilder::new();
+        b.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+        b.create(dir).map_err(|e| fail(dir, e))?;
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(|e| fail(path, e))?;
+        let mut companions = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            companions.push(p.into());
+        }
+        for p in companions.iter().filter(|p| p.exists()) {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
+                .map_err(|e| fail(p, e))?;
+        }
+    }
+    Ok(())
+}
+
 /// r2d2 manager that picks the backend from the URL scheme itself: `AnyConnection::establish` would try
 /// PostgreSQL first and SQLite accepts any string as a path.
 #[derive(Debug)]
@@ -151,12 +194,7 @@ impl Db {
     pub fn connect(url: &str, pool_size: u32) -> Result<Db, StoreError> {
         let backend = backend_of(url).map_err(StoreError::Unavailable)?;
         if backend == Backend::Sqlite {
-            let path = std::path::Path::new(sqlite_path(url));
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| {
-                    StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
-                })?;
-            }
+            private_sqlite_file(std::path::Path::new(sqlite_path(url)))?;
         }
         let manager = Manager {
             backend,

@@ -81,6 +81,18 @@ impl MasterKey {
         &self.id
     }
 
+    /// A 256-bit secret for another purpose, named by `label` (domain separation: knowing one derived secret
+    /// tells nothing about the master key or the others).
+    pub fn derive_secret(&self, label: &[u8]) -> Zeroizing<[u8; 32]> {
+        let digest = Sha256::new()
+            .chain_update(b"porta derived secret\0")
+            .chain_update(label)
+            .chain_update(b"\0")
+            .chain_update(self.bytes.as_slice())
+            .finalize();
+        Zeroizing::new(digest.into())
+    }
+
     pub(crate) fn bytes(&self) -> &[u8; MASTER_KEY_LEN] {
         &self.bytes
     }

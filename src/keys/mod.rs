@@ -155,6 +155,11 @@ impl Keys {
         self.timing
     }
 
+    /// A secret derived from the master key for another purpose (the session cookie's signing key).
+    pub fn derive_secret(&self, label: &[u8]) -> zeroize::Zeroizing<[u8; 32]> {
+        self.master.derive_secret(label)
+    }
+
     pub fn master_key_id(&self) -> &str {
         self.master.id()
     }

@@ -1,5 +1,6 @@
 //! Creating users and changing their password, status and admin flag.
 
+use crate::config::PasswordSettings;
 use crate::crypto::password;
 use crate::db::models::{audit, users};
 use crate::db::{AnyConnection, StoreError, write_tx};
@@ -16,16 +17,15 @@ pub struct NewUserInput {
     pub is_admin: bool,
 }
 
-fn check_password(pw: &str) -> Result<(), ManageError> {
-    if pw.is_empty() {
-        return Err(ManageError::Invalid("password must not be empty".into()));
-    }
-    if pw.chars().count() > 1024 {
-        return Err(ManageError::Invalid(
-            "password is longer than 1024 characters".into(),
-        ));
-    }
-    Ok(())
+/// Checks a new password against the policy (`passwords.min_length`, common and guessable passwords; see
+/// `crypto::policy`). `context` holds the account's own words (username, email, name), which make weak passwords.
+/// Every path that sets a password calls this; the message says what to change.
+pub fn check_password(
+    pw: &str,
+    policy: &PasswordSettings,
+    context: &[&str],
+) -> Result<(), ManageError> {
+    crate::crypto::policy::check(pw, policy.min_length, context).map_err(ManageError::Invalid)
 }
 
 fn check_email(e: &str) -> Result<(), ManageError> {
@@ -40,16 +40,18 @@ fn check_email(e: &str) -> Result<(), ManageError> {
 pub fn add(
     conn: &mut AnyConnection,
     input: &NewUserInput,
+    policy: &PasswordSettings,
     actor: &Actor,
     now: i64,
 ) -> Result<users::User, ManageError> {
     let username = Username::parse(&input.username).map_err(ManageError::Invalid)?;
-    check_password(&input.password)?;
     let email = input.email.as_deref().filter(|e| !e.is_empty());
     if let Some(e) = email {
         check_email(e)?;
     }
     let name = input.name.as_deref().filter(|n| !n.is_empty());
+    let context = [Some(username.as_str()), email, name];
+    check_password(&input.password, policy, &context.map(Option::unwrap_or_default))?;
     let hash = password::hash(&input.password);
     let id = uuid::Uuid::new_v4().to_string();
     write_tx(conn, |c| {
@@ -133,10 +135,11 @@ pub fn set_password(
     conn: &mut AnyConnection,
     username: &str,
     new_password: &str,
+    policy: &PasswordSettings,
     actor: &Actor,
     now: i64,
 ) -> Result<(), ManageError> {
-    check_password(new_password)?;
+    check_password(new_password, policy, &[username])?;
     let hash = password::hash(new_password);
     write_tx(conn, |c| {
         users::set_password_hash(c, username, &hash, now).map_err(refused)?;
@@ -148,6 +151,7 @@ pub fn set_password(
 pub fn bootstrap_admin(
     conn: &mut AnyConnection,
     given_password: Option<&str>,
+    policy: &PasswordSettings,
     now: i64,
 ) -> Result<Option<String>, ManageError> {
     if users::count(conn)? > 0 {
@@ -155,7 +159,8 @@ pub fn bootstrap_admin(
     }
     let generated = given_password
         .is_none()
-        .then(|| crate::crypto::secrets::random_string(15));
+        // At least 24 random base64url characters (144 bits), and as many as `min_length` asks for.
+        .then(|| crate::crypto::secrets::random_string(18.max(policy.min_length * 3 / 4 + 1)));
     let pw = given_password
         .or(generated.as_deref())
         .expect("either given or generated");
@@ -168,6 +173,7 @@ pub fn bootstrap_admin(
             is_admin: true,
             ..Default::default()
         },
+        policy,
         &Actor {
             name: Some("bootstrap".into()),
             ip: None,

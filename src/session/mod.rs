@@ -21,8 +21,16 @@ use crate::startup::AppState;
 
 pub use store::{DbSessionStore, Lifetimes, purge_expired};
 
-/// The session cookie's name. It holds only the session key.
+/// The session cookie's name over http (loopback only). It holds only the session key.
 pub const COOKIE_NAME: &str = "porta_session";
+/// The name over https: browsers accept a `__Host-` cookie only with `Secure`, `Path=/` and no `Domain`, so a
+/// sibling subdomain (or a network attacker over plain http) cannot plant or overwrite it.
+pub const HOST_COOKIE_NAME: &str = "__Host-porta_session";
+
+/// The cookie name for an issuer.
+pub fn cookie_name(https: bool) -> &'static str {
+    if https { HOST_COOKIE_NAME } else { COOKIE_NAME }
+}
 
 /// The names of the values a session holds. The store mirrors some of them into columns.
 pub mod keys {
@@ -36,15 +44,14 @@ pub mod keys {
     pub const SIGN_IN: &[&str] = &[USER_ID, AUTH_TIME, SID, IP, USER_AGENT];
 }
 
-/// The key actix-session signs the cookie with.
+/// The key actix-session signs the cookie with, derived from the master key (with its own label, so it is not
+/// the key that seals signing keys), so every instance sharing the master key accepts every other's cookies and
+/// nobody without the master key can produce a validly signed cookie.
 ///
-/// The signature is not what protects a session: the cookie's value is 256 random bits, looked up by its SHA-256,
-/// so a forged or altered cookie names no session. actix-session insists on a key, and every instance must accept
-/// every other instance's cookies, so the key is derived from a fixed label rather than from a per-instance secret.
-pub fn cookie_key() -> Key {
-    Key::derive_from(
-        b"porta session cookie signing key: the session key itself is the secret (256 bits)",
-    )
+/// The signature is a second layer: the cookie's value is 256 random bits looked up by its SHA-256, so a forged
+/// or altered cookie names no session anyway.
+pub fn cookie_key(keys: &crate::keys::Keys) -> Key {
+    Key::derive_from(keys.derive_secret(b"porta session cookie signing key v1").as_slice())
 }
 
 /// The session middleware: database store, cookie `HttpOnly`, `SameSite=Lax`, `Secure` when the issuer is https,
@@ -53,8 +60,8 @@ pub fn middleware(state: &AppState) -> SessionMiddleware<DbSessionStore> {
     let s = &state.settings;
     let lifetimes = Lifetimes::new(s.sessions.idle_timeout, s.sessions.max_life);
     let store = DbSessionStore::new(state.db.clone(), state.clock.clone(), lifetimes);
-    SessionMiddleware::builder(store, cookie_key())
-        .cookie_name(COOKIE_NAME.into())
+    SessionMiddleware::builder(store, cookie_key(&state.keys))
+        .cookie_name(cookie_name(s.issuer_is_https()).into())
         .cookie_http_only(true)
         .cookie_secure(s.issuer_is_https())
         .cookie_same_site(SameSite::Lax)

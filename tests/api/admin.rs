@@ -7,6 +7,9 @@ use reqwest::StatusCode;
 use crate::helpers::{ADMIN_PASSWORD, TestApp, spawn_app};
 use crate::sso::{get, hidden, location, post, register, sign_in_admin};
 
+/// A password the policy accepts, for users the tests create.
+const USER_PW: &str = "Velvet-Compass-Quarry-17";
+
 /// Opens the login form at `path` and submits it as a browser would, hidden fields included.
 async fn submit_login(
     app: &TestApp,
@@ -44,10 +47,11 @@ async fn add_user(app: &TestApp, name: &str, admin: bool) {
                 c,
                 &porta::manage::users::NewUserInput {
                     username: name,
-                    password: "user-password".into(),
+                    password: USER_PW.into(),
                     is_admin: admin,
                     ..Default::default()
                 },
+                &Default::default(),
                 &porta::manage::Actor::cli(),
                 1,
             )
@@ -74,7 +78,7 @@ both_backends! {
         // A signed-in user without the flag: 403 page.
         add_user(&app, "bob", false).await;
         let bob = app.new_browser();
-        let res = submit_login(&app, &bob, "/login", "bob", "user-password").await;
+        let res = submit_login(&app, &bob, "/login", "bob", USER_PW).await;
         assert_eq!(res.status(), StatusCode::SEE_OTHER);
         let res = get(&bob, &app.url("/admin/keys")).await;
         assert_eq!(res.status(), StatusCode::FORBIDDEN);
@@ -126,7 +130,7 @@ both_backends! {
 
         // Users: create, disable, grant admin, set a password.
         let res = post(&admin, &app.url("/admin/users"), &[
-            ("csrf_token", token.as_str()), ("username", "carol"), ("password", "carol-pw"), ("email", "carol@example.com"),
+            ("csrf_token", token.as_str()), ("username", "carol"), ("password", "Carol-Orchid-Glacier-88"), ("email", "carol@example.com"),
         ]).await;
         assert_eq!(location(&res), "/admin/users/carol?notice=User+created.");
         post(&admin, &app.url("/admin/users/carol/status"), &[("csrf_token", token.as_str()), ("disabled", "true")]).await;
@@ -187,7 +191,7 @@ both_backends! {
         add_user(&app, "dave", false).await;
         let (d1, d2) = (app.new_browser(), app.new_browser());
         for d in [&d1, &d2] {
-            let res = submit_login(&app, d, "/login", "dave", "user-password").await;
+            let res = submit_login(&app, d, "/login", "dave", USER_PW).await;
             assert_eq!(res.status(), StatusCode::SEE_OTHER);
         }
         let admin = app.new_browser();

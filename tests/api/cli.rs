@@ -60,7 +60,7 @@ both_backends! {
         let db = TestDb::new(b);
         let out = porta(&db)
             .args(["user", "add", "alice", "--email", "alice@example.com", "--name", "Alice", "--password-stdin", "--json"])
-            .write_stdin("s3cret-pw\n")
+            .write_stdin("Marmalade-Lighthouse-51\n")
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -80,7 +80,7 @@ both_backends! {
 
         porta(&db)
             .args(["user", "set-password", "alice", "--password-stdin"])
-            .write_stdin("new-password\n")
+            .write_stdin("Pebble-Saffron-Trellis-6\n")
             .assert()
             .success();
         let text = porta(&db).args(["user", "list"]).output().unwrap();
@@ -90,17 +90,22 @@ both_backends! {
 
     async fn bad_user_input_exits_non_zero_and_writes_nothing(b: Backend) {
         let db = TestDb::new(b);
-        porta(&db).args(["user", "add", "alice", "--password-stdin"]).write_stdin("pw\n").assert().success();
+        porta(&db).args(["user", "add", "alice", "--password-stdin"]).write_stdin("Juniper-Falcon-Mosaic-4
+").assert().success();
 
-        let dup = porta(&db).args(["user", "add", "alice", "--password-stdin"]).write_stdin("pw\n").output().unwrap();
+        let dup = porta(&db).args(["user", "add", "alice", "--password-stdin"]).write_stdin("Juniper-Falcon-Mosaic-4
+").output().unwrap();
         assert_one_line_error(&dup, "already exists");
         let empty = porta(&db).args(["user", "add", "bob", "--password-stdin"]).write_stdin("\n").output().unwrap();
-        assert_one_line_error(&empty, "password must not be empty");
+        assert_one_line_error(&empty, "at least 12 characters");
+        let common = porta(&db).args(["user", "add", "bob", "--password-stdin"]).write_stdin("password1234\n").output().unwrap();
+        assert_one_line_error(&common, "too common");
         let no_tty = porta(&db).args(["user", "add", "carol"]).write_stdin("").output().unwrap();
         assert_one_line_error(&no_tty, "--password-stdin");
         let ghost = porta(&db).args(["user", "disable", "ghost"]).output().unwrap();
         assert_one_line_error(&ghost, "ghost");
-        let bad_mail = porta(&db).args(["user", "add", "dave", "--email", "x", "--password-stdin"]).write_stdin("pw\n").output().unwrap();
+        let bad_mail = porta(&db).args(["user", "add", "dave", "--email", "x", "--password-stdin"]).write_stdin("Juniper-Falcon-Mosaic-4
+").output().unwrap();
         assert_one_line_error(&bad_mail, "email");
 
         assert_eq!(user_count(&db), 1);

@@ -127,7 +127,7 @@ pub fn test_settings(db: &TestDb) -> Settings {
 /// A fixed master key (base64 of 32 bytes) for every test, so no key file is written. Never use it elsewhere.
 pub const TEST_MASTER_KEY: &str = "cG9ydGEtdGVzdC1tYXN0ZXIta2V5LW5vdC1zZWNyZXQ=";
 
-pub const ADMIN_PASSWORD: &str = "admin-test-password";
+pub const ADMIN_PASSWORD: &str = "Tangerine-Harbor-Rocket-42";
 
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {

@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 
 use crate::helpers::{Backend, TestDb, browser};
 
-const PASSWORD: &str = "scale-out-admin-pw";
+const PASSWORD: &str = "Scale-Out-Lantern-Quarry-7";
 const REDIRECT: &str = "http://127.0.0.1:9/cb";
 
 pub struct Instance {

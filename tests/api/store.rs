@@ -20,7 +20,7 @@ fn alice() -> NewUserInput {
         username: "alice".into(),
         email: Some("alice@example.com".into()),
         name: Some("Alice Liddell".into()),
-        password: "wonderland".into(),
+        password: "Wonderland-Teapot-Rabbit-3".into(),
         is_admin: false,
     }
 }
@@ -42,17 +42,17 @@ both_backends! {
         let (_t, db) = open(b);
         let mut c = db.conn().unwrap();
         let actor = Actor::cli();
-        let u = porta::manage::users::add(&mut c, &alice(), &actor, 100).unwrap();
+        let u = porta::manage::users::add(&mut c, &alice(), &Default::default(), &actor, 100).unwrap();
         assert_eq!(u.username, "alice");
         assert!(u.password_hash.starts_with("$argon2id$"));
-        assert!(porta::crypto::password::verify("wonderland", &u.password_hash));
+        assert!(porta::crypto::password::verify("Wonderland-Teapot-Rabbit-3", &u.password_hash));
 
         porta::manage::users::set_disabled(&mut c, "alice", true, &actor, 101).unwrap();
         porta::manage::users::set_admin(&mut c, "alice", true, &actor, 102).unwrap();
-        porta::manage::users::set_password(&mut c, "alice", "looking-glass", &actor, 103).unwrap();
+        porta::manage::users::set_password(&mut c, "alice", "Looking-Glass-Chessboard-9", &Default::default(), &actor, 103).unwrap();
         let u = users::by_username(&mut c, "alice").unwrap().unwrap();
         assert!(u.disabled && u.is_admin);
-        assert!(porta::crypto::password::verify("looking-glass", &u.password_hash));
+        assert!(porta::crypto::password::verify("Looking-Glass-Chessboard-9", &u.password_hash));
         assert_eq!(u.updated_at, 103);
 
         let found = users::list(&mut c, Some("Lidd"), 10, 0).unwrap();
@@ -66,19 +66,19 @@ both_backends! {
         let (_t, db) = open(b);
         let mut c = db.conn().unwrap();
         let actor = Actor::cli();
-        porta::manage::users::add(&mut c, &alice(), &actor, 1).unwrap();
+        porta::manage::users::add(&mut c, &alice(), &Default::default(), &actor, 1).unwrap();
         let before = audit_count(&db);
 
-        let dup = porta::manage::users::add(&mut c, &alice(), &actor, 2).unwrap_err();
+        let dup = porta::manage::users::add(&mut c, &alice(), &Default::default(), &actor, 2).unwrap_err();
         assert!(matches!(dup, ManageError::Store(StoreError::Conflict(_))), "{dup:?}");
         assert_eq!(dup.to_string(), "user \"alice\" already exists");
 
         let empty = NewUserInput { username: "bob".into(), password: String::new(), ..alice() };
-        assert!(matches!(porta::manage::users::add(&mut c, &empty, &actor, 2), Err(ManageError::Invalid(_))));
+        assert!(matches!(porta::manage::users::add(&mut c, &empty, &Default::default(), &actor, 2), Err(ManageError::Invalid(_))));
         let bad_name = NewUserInput { username: "bad name".into(), ..alice() };
-        assert!(matches!(porta::manage::users::add(&mut c, &bad_name, &actor, 2), Err(ManageError::Invalid(_))));
+        assert!(matches!(porta::manage::users::add(&mut c, &bad_name, &Default::default(), &actor, 2), Err(ManageError::Invalid(_))));
         let bad_mail = NewUserInput { username: "carol".into(), email: Some("nope".into()), ..alice() };
-        assert!(matches!(porta::manage::users::add(&mut c, &bad_mail, &actor, 2), Err(ManageError::Invalid(_))));
+        assert!(matches!(porta::manage::users::add(&mut c, &bad_mail, &Default::default(), &actor, 2), Err(ManageError::Invalid(_))));
         let ghost = porta::manage::users::set_disabled(&mut c, "ghost", true, &actor, 2).unwrap_err();
         assert_eq!(ghost.to_string(), "no user named \"ghost\"");
 
@@ -173,7 +173,7 @@ both_backends! {
         let (_t, db) = open(b);
         let r: Result<(), ManageError> = db.run(|c| {
             porta::db::write_tx(c, |c| {
-                porta::manage::users::add(c, &alice(), &Actor::cli(), 1)?;
+                porta::manage::users::add(c, &alice(), &Default::default(), &Actor::cli(), 1)?;
                 Err(ManageError::Invalid("abort".into()))
             })
         }).await;

@@ -66,6 +66,7 @@ async fn setup(app: TestApp) -> Fixture {
                     password: USER_PASSWORD.into(),
                     is_admin: false,
                 },
+                &Default::default(),
                 &actor,
                 now,
             )?;

@@ -98,10 +98,25 @@ pub fn record_issued(
     Ok(())
 }
 
-/// Removes codes that expired before `before`.
-pub fn purge_expired(conn: &mut AnyConnection, before: i64) -> Result<usize, StoreError> {
-    Ok(
-        diesel::delete(auth_codes::table.filter(auth_codes::expires_at.lt(before)))
-            .execute(conn)?,
+/// Removes codes that can no longer matter at `now`. An unused code goes once it has expired. A used code is the
+/// only record that recognises its replay (which revokes what it issued), so it stays as long as anything issued
+/// from it may still be alive: `keep_used` seconds after its use (the access token's lifetime), or
+/// `keep_with_family` when a refresh-token family came from it (the family's absolute lifetime).
+pub fn purge_expired(
+    conn: &mut AnyConnection,
+    now: i64,
+    keep_used: i64,
+    keep_with_family: i64,
+) -> Result<usize, StoreError> {
+    let unused = auth_codes::used_at
+        .is_null()
+        .and(auth_codes::expires_at.lt(now));
+    let used_access_only = auth_codes::family_id
+        .is_null()
+        .and(auth_codes::used_at.lt(now.saturating_sub(keep_used)));
+    let used_with_family = auth_codes::used_at.lt(now.saturating_sub(keep_with_family.max(keep_used)));
+    Ok(diesel::delete(
+        auth_codes::table.filter(unused.or(used_access_only).or(used_with_family)),
     )
+    .execute(conn)?)
 }

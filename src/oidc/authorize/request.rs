@@ -159,13 +159,20 @@ pub fn parse(
                 "unsupported response_mode",
             ));
         }
-        Err(e) => return Err(redirect(fail, "invalid_request", &e)),
+        Err(_) => {
+            return Err(redirect(
+                fail,
+                "invalid_request",
+                "a parameter is repeated",
+            ));
+        }
     };
     fail.response_mode = response_mode;
     let err = |code: &'static str, d: &str| Err(redirect(fail.clone(), code, d));
 
-    if let Some(name) = p.repeated.iter().next() {
-        return err("invalid_request", &format!("{name} must not be repeated"));
+    // RFC 6749 4.1.2.1: error_description is fixed text, never request values (a parameter name is one).
+    if !p.repeated.is_empty() {
+        return err("invalid_request", "a parameter is repeated");
     }
     if p.values.get("state").is_some_and(|s| s.len() > MAX_STATE) {
         return err("invalid_request", "state is too long");
@@ -206,7 +213,7 @@ pub fn parse(
     };
     let mut scopes = match Scopes::parse(scope) {
         Ok(s) => s,
-        Err(e) => return err("invalid_scope", &e),
+        Err(_) => return err("invalid_scope", "the scope is malformed or names an unknown scope"),
     };
     if !scopes.contains("openid") {
         return err("invalid_scope", "the openid scope is required");
@@ -256,7 +263,12 @@ pub fn parse(
         (None, None) => None,
         (Some(c), m) => match PkceChallenge::parse(c, m) {
             Ok(c) => Some(c.as_str().to_string()),
-            Err(e) => return err("invalid_request", &e),
+            Err(_) => {
+                return err(
+                    "invalid_request",
+                    "code_challenge must be a base64url SHA-256 with code_challenge_method=S256",
+                );
+            }
         },
     };
 

@@ -17,7 +17,8 @@ pub fn exchange(ctx: &Ctx, client: &Client, params: &Params) -> Result<Issue, OA
         ));
     }
     if let Some(scope) = params.get("scope") {
-        let scopes = Scopes::parse(scope).map_err(OAuthError::invalid_scope)?;
+        let scopes = Scopes::parse(scope)
+            .map_err(|_| OAuthError::invalid_scope("the scope is malformed or unknown"))?;
         if !scopes.is_empty() {
             return Err(OAuthError::invalid_scope(
                 "the client_credentials grant carries no user scopes",

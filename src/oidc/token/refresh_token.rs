@@ -39,7 +39,7 @@ pub fn exchange(
         .get("scope")
         .map(Scopes::parse)
         .transpose()
-        .map_err(OAuthError::invalid_scope)?;
+        .map_err(|_| OAuthError::invalid_scope("the scope is malformed or unknown"))?;
     let outcome = write_tx(conn, |c| {
         rotate(c, &ctx.settings, client, &token_hash, requested, ctx.now)
     })?;

@@ -1,7 +1,8 @@
 //! The admin console under `/admin`: signing keys first, then clients, users with their sessions, and the audit
 //! log. Only signed-in admins get in; anonymous visitors are sent to the login form, other users get a 403 page.
 //! Every POST carries the CSRF token; destructive actions (revoke a key, remove a client, end all of a user's
-//! sessions) need a confirmation step and a sign-in within the last five minutes.
+//! sessions) need a confirmation step and a sign-in within the last five minutes, and so do privilege changes
+//! (grant or take admin, create an admin, set a password).
 
 mod audit;
 mod clients;

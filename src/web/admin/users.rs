@@ -1,5 +1,6 @@
 //! `/admin/users`: list and search, create, disable and enable, set a password, grant or take admin, and each
-//! user's live sessions (end one, or all after confirmation).
+//! user's live sessions (end one, or all after confirmation). Privilege changes (granting or taking admin,
+//! creating an admin, setting a password) need a sign-in within the last five minutes, like destructive actions.
 
 use std::collections::HashMap;
 
@@ -123,7 +124,14 @@ async fn users_post(
 ) -> HttpResponse {
     respond(
         async {
-            let admin = admin_form(&req, &state, &session, &form).await?;
+            // Creating an administrator is a privilege grant: it needs a recent sign-in like granting admin.
+            let admin = if form.contains_key("is_admin") {
+                let a = recent_admin(&req, &state, &session, "/admin/users").await?;
+                check_csrf(&session, &form)?;
+                a
+            } else {
+                admin_form(&req, &state, &session, &form).await?
+            };
             let field = |k: &str| form.get(k).map(|v| v.trim().to_string());
             let input = NewUserInput {
                 username: field("username").unwrap_or_default(),
@@ -132,8 +140,9 @@ async fn users_post(
                 password: form.get("password").cloned().unwrap_or_default(),
                 is_admin: form.contains_key("is_admin"),
             };
+            let policy = state.settings.passwords.clone();
             let user = manage(&state, &admin, move |c, actor, now| {
-                ops::add(c, &input, actor, now)
+                ops::add(c, &input, &policy, actor, now)
             })
             .await?;
             Ok(done(&user_path(&user.username), "User created."))
@@ -213,7 +222,15 @@ async fn toggle_post(
     };
     respond(
         async {
-            let admin = admin_form(&req, &state, &session, &form).await?;
+            // Granting or taking admin needs a recent sign-in: a stolen or forgotten session must not be enough.
+            let admin = match which {
+                Toggle::Admin => {
+                    let a = recent_admin(&req, &state, &session, &user_path(&username)).await?;
+                    check_csrf(&session, &form)?;
+                    a
+                }
+                Toggle::Disabled => admin_form(&req, &state, &session, &form).await?,
+            };
             let (field, locks_out_self) = match which {
                 Toggle::Disabled => ("disabled", true),
                 Toggle::Admin => ("is_admin", false),
@@ -251,14 +268,17 @@ async fn password_post(
 ) -> HttpResponse {
     respond(
         async {
-            let admin = admin_form(&req, &state, &session, &form).await?;
+            let username = username.into_inner();
+            // Setting someone's password takes their account over: it needs a recent sign-in.
+            let admin = recent_admin(&req, &state, &session, &user_path(&username)).await?;
+            check_csrf(&session, &form)?;
             let (username, password) = (
-                username.into_inner(),
+                username,
                 form.get("password").cloned().unwrap_or_default(),
             );
-            let u = username.clone();
+            let (u, policy) = (username.clone(), state.settings.passwords.clone());
             manage(&state, &admin, move |c, actor, now| {
-                ops::set_password(c, &u, &password, actor, now)
+                ops::set_password(c, &u, &password, &policy, actor, now)
             })
             .await?;
             Ok(done(&user_path(&username), "Password set."))

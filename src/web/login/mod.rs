@@ -1,7 +1,9 @@
-//! The sign-in page, `GET` and `POST /login`. One generic failure message (no user enumeration), argon2 on the
-//! blocking pool with the same cost for unknown users, throttling per account and per address (`throttle`), a new
-//! session key on success, and then the waiting authorization request (if any) carries on.
+//! The sign-in page, `GET` and `POST /login`. One generic failure message (no user enumeration), a throttle slot
+//! reserved before argon2 runs, argon2 bounded and on the blocking pool with the same cost for unknown users
+//! (`attempt`), throttling per account-and-address and per address (`throttle`), a new session key on success,
+//! and then the waiting authorization request (if any) carries on.
 
+mod attempt;
 pub mod throttle;
 
 use actix_web::http::StatusCode;
@@ -10,20 +12,18 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::crypto::password;
-use crate::db::StoreError;
-use crate::db::models::{audit, login_failures, users};
+use crate::crypto::verifier::Verifier;
 use crate::error::PageError;
 use crate::oidc::authorize::{self, pending};
 use crate::session::TypedSession;
 use crate::startup::AppState;
 use crate::web::{csrf, render};
+use attempt::Outcome;
 
 /// The one message for every failed sign-in.
 const FAILED: &str = "The username or password is not correct.";
-/// Longest inputs looked at; longer ones simply fail.
+/// Longest username looked at; longer ones simply fail.
 const MAX_USERNAME: usize = 256;
-const MAX_PASSWORD: usize = 1024;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -96,146 +96,11 @@ pub async fn login_get(
     Ok(render(StatusCode::OK, &page))
 }
 
-/// A sign-in attempt, as submitted.
-struct Attempt {
-    username: String,
-    password: String,
-    ip: Option<String>,
-}
-
-impl Attempt {
-    /// The throttling subjects: the account and, when known, the address.
-    fn subjects(&self) -> Vec<String> {
-        let mut v = vec![login_failures::user_subject(&self.username)];
-        if let Some(ip) = &self.ip {
-            v.push(login_failures::ip_subject(ip));
-        }
-        v
-    }
-}
-
-/// How an attempt ended.
-enum Outcome {
-    /// Refused before the password was checked; seconds until the lock ends.
-    Locked(i64),
-    Failed,
-    Succeeded(users::User),
-}
-
-/// Checks the throttle, then the password (argon2 on the blocking pool, the same cost for unknown users), and
-/// records the failure or the success with its audit row.
-async fn authenticate(state: &AppState, attempt: Attempt) -> Result<Outcome, PageError> {
-    let policy = throttle::Policy::from_settings(&state.settings.login);
-    let now = state.now();
-    let subjects = attempt.subjects();
-    let Attempt {
-        username,
-        password,
-        ip,
-    } = attempt;
-
-    let (s, name) = (subjects.clone(), username.clone());
-    let gate = state
-        .db
-        .run(move |c| match throttle::check(c, &policy, &s, now)? {
-            Some(until) => Ok::<_, StoreError>(Err(until)),
-            None => Ok(Ok(users::by_username(c, &name)?)),
-        })
-        .await?;
-    let user = match gate {
-        Err(until) => {
-            record(
-                state,
-                "login.failure",
-                &username,
-                ip,
-                Some("throttled"),
-                None,
-            )
-            .await?;
-            return Ok(Outcome::Locked(until - now));
-        }
-        Ok(user) => user,
-    };
-
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let verified = web::block(move || match hash {
-        Some(h) if password.len() <= MAX_PASSWORD => password::verify(&password, &h),
-        _ => {
-            password::verify_dummy(&password);
-            false
-        }
-    })
-    .await
-    .map_err(|_| PageError::internal())?;
-
-    match user {
-        Some(u) if verified && !u.disabled => {
-            let account = subjects[0].clone();
-            record(
-                state,
-                "login.success",
-                &u.username,
-                ip,
-                None,
-                Some(Effect::Clear(account)),
-            )
-            .await?;
-            Ok(Outcome::Succeeded(u))
-        }
-        other => {
-            let detail = match other {
-                Some(u) if u.disabled => "disabled",
-                Some(_) => "wrong password",
-                None => "unknown user",
-            };
-            let effect = Some(Effect::Count(subjects));
-            record(state, "login.failure", &username, ip, Some(detail), effect).await?;
-            Ok(Outcome::Failed)
-        }
-    }
-}
-
-/// What an attempt changes in the throttle, beside its audit row.
-enum Effect {
-    /// Counts a failure against these subjects.
-    Count(Vec<String>),
-    /// Forgets the account's failures.
-    Clear(String),
-}
-
-/// Writes the audit row and the throttle change in one transaction.
-async fn record(
-    state: &AppState,
-    action: &'static str,
-    username: &str,
-    ip: Option<String>,
-    detail: Option<&'static str>,
-    effect: Option<Effect>,
-) -> Result<(), PageError> {
-    let (name, now) = (username.to_string(), state.now());
-    state
-        .db
-        .run(move |c| {
-            crate::db::write_tx(c, |c| {
-                match &effect {
-                    Some(Effect::Count(subjects)) => throttle::record_failure(c, subjects, now)?,
-                    Some(Effect::Clear(subject)) => {
-                        login_failures::clear(c, subject)?;
-                    }
-                    None => {}
-                }
-                audit::record(c, &event(action, &name, ip.as_deref(), detail), now)
-            })
-        })
-        .await?;
-    Ok(())
-}
-
 /// `POST /login`.
 pub async fn login_post(
     req: HttpRequest,
     state: web::Data<AppState>,
+    verifier: web::Data<Verifier>,
     session: TypedSession,
     form: web::Form<LoginForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -243,13 +108,13 @@ pub async fn login_post(
     csrf::check(&session, form.csrf_token.as_deref())?;
     let authz = valid_authz(form.authz.as_deref()).map(str::to_string);
     let ip = crate::web::client_ip(&req);
-    let attempt = Attempt {
+    let attempt = attempt::Attempt {
         username: form.username.trim().chars().take(MAX_USERNAME).collect(),
         password: form.password,
         ip: ip.clone(),
     };
     let username = attempt.username.clone();
-    let user = match authenticate(&state, attempt).await? {
+    let user = match attempt::authenticate(&state, &verifier, attempt).await? {
         Outcome::Locked(wait) => {
             crate::metrics::login_throttled();
             return Ok(too_many(wait));
@@ -281,21 +146,6 @@ pub async fn login_post(
     }
     let next = local_path(form.return_to.as_deref()).unwrap_or("/account");
     Ok(crate::web::redirect(StatusCode::SEE_OTHER, next))
-}
-
-fn event<'a>(
-    action: &'a str,
-    username: &'a str,
-    ip: Option<&'a str>,
-    detail: Option<&'a str>,
-) -> audit::Event<'a> {
-    audit::Event {
-        actor: Some(username),
-        action,
-        target: Some(username),
-        ip,
-        detail,
-    }
 }
 
 /// HTTP 429 with `Retry-After`.

@@ -1,11 +1,35 @@
-//! Sign-in throttling, per account and per client address, over the `login_failures` table so every instance sees
-//! the same counts. After `max_failures` failures within `failure_window`, a subject is locked for `lockout`, and
-//! each further failure doubles the lock up to `max_lockout`. While any subject of an attempt is locked, the attempt
-//! is refused before the password is checked.
+//! Sign-in throttling over the `login_failures` table, so every instance sees the same counts.
+//!
+//! **Subjects.** Each attempt counts against two subjects:
+//! - the *account from this address* (`acct:` + SHA-256 of the normalized username and the address group): it
+//!   stops a guesser at one account, and only from where the guesses come from;
+//! - the *address* (`ip:` + the address group): it stops one address spraying guesses over many accounts.
+//!
+//! There is deliberately no account-wide lock: with one, anybody anywhere could lock `admin` out for everyone by
+//! typing wrong passwords. An attacker with many addresses gets `max_failures` tries per address and lock period;
+//! IPv6 addresses are grouped by their /64 (one customer's allocation, where an attacker has billions of addresses)
+//! so that does not multiply, and the password policy (`crypto::policy`) keeps the passwords such an attacker
+//! could try far from guessable.
+//!
+//! **Rule.** After `max_failures` failures within `failure_window`, a subject is locked for `lockout`, and each
+//! further failure doubles the lock up to `max_lockout`. While any subject of an attempt is locked, the attempt is
+//! refused before the password is checked.
+//!
+//! **Atomic reservation.** The check and the recording of a failure happen in one write transaction *before* the
+//! password is checked (`reserve`): the attempt counts as a failure until it proves right, when its reservation is
+//! deleted (`release_on_success`). So parallel guesses get no more than `max_failures` password checks between
+//! them. SQLite admits one writer at a time; on PostgreSQL each subject's check and insert run under a
+//! transaction-scoped advisory lock. The price: sign-ins in flight from one address count against it until they
+//! finish, so more than `max_failures` simultaneous sign-ins from one address (a large office behind one NAT, at the
+//! same second) get a short "try again" for the surplus.
+
+use std::net::IpAddr;
+
+use diesel::RunQueryDsl;
 
 use crate::config::LoginSettings;
 use crate::db::models::login_failures;
-use crate::db::{AnyConnection, StoreError};
+use crate::db::{AnyConnection, StoreError, write_tx};
 
 /// The settings in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,15 +98,117 @@ pub fn check(
     Ok(until)
 }
 
-/// Counts a failed attempt against every subject.
-pub fn record_failure(
-    conn: &mut AnyConnection,
-    subjects: &[String],
-    now: i64,
-) -> Result<(), StoreError> {
-    for s in subjects {
-        login_failures::record(conn, s, now)?;
+/// The throttling group of a client address: an IPv4 address itself, an IPv6 address its /64 (an IPv4-mapped one
+/// its IPv4 address). Anything unparsable is used as it is.
+pub fn address_group(ip: &str) -> String {
+    match ip.parse::<IpAddr>() {
+        Ok(IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        Ok(IpAddr::V4(v4)) => v4.to_string(),
+        Err(_) => ip.to_string(),
     }
+}
+
+/// What one sign-in attempt counts against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subjects {
+    /// The account from this address: cleared when the account signs in from there.
+    pub account: String,
+    pub address: Option<String>,
+}
+
+impl Subjects {
+    pub fn new(username: &str, ip: Option<&str>) -> Subjects {
+        let group = ip.map(address_group);
+        Subjects {
+            account: login_failures::account_subject(username, group.as_deref().unwrap_or("")),
+            address: group.as_deref().map(login_failures::address_subject),
+        }
+    }
+
+    pub fn all(&self) -> Vec<String> {
+        std::iter::once(self.account.clone())
+            .chain(self.address.clone())
+            .collect()
+    }
+}
+
+/// The outcome of `reserve`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// Refused before the password check; the lock ends at this time.
+    Locked(i64),
+    /// A failure is recorded against every subject (these row ids) until the attempt proves right.
+    Reserved(Vec<String>),
+}
+
+/// Decides an attempt atomically: refused when a subject is locked, else a failure is recorded against every
+/// subject in the same write transaction, before the password is checked.
+pub fn reserve(
+    conn: &mut AnyConnection,
+    policy: &Policy,
+    subjects: &Subjects,
+    now: i64,
+) -> Result<Gate, StoreError> {
+    let all = subjects.all();
+    write_tx(conn, |c| {
+        serialize_subjects(c, &all)?;
+        if let Some(until) = check(c, policy, &all, now)? {
+            return Ok(Gate::Locked(until));
+        }
+        let ids = all
+            .iter()
+            .map(|s| login_failures::record(c, s, now))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Gate::Reserved(ids))
+    })
+}
+
+/// On PostgreSQL, takes a transaction-scoped advisory lock per subject (in a fixed order, so two attempts never
+/// wait on each other crosswise), making check-then-insert atomic per subject. SQLite's `BEGIN IMMEDIATE` already
+/// admits one writer at a time.
+fn serialize_subjects(conn: &mut AnyConnection, subjects: &[String]) -> Result<(), StoreError> {
+    let AnyConnection::Postgres(pg) = conn else {
+        return Ok(());
+    };
+    let mut keys: Vec<i64> = subjects.iter().map(|s| lock_key(s)).collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for k in keys {
+        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
+            .bind::<diesel::sql_types::BigInt, _>(k)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
+/// A 64-bit advisory lock key for a subject, in a namespace of its own (a hash, so it cannot meet the fixed
+/// rotation and migration keys except by a 2^-64 chance).
+fn lock_key(subject: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let d = Sha256::new()
+        .chain_update(b"porta login throttle lock\0")
+        .chain_update(subject.as_bytes())
+        .finalize();
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&d[..8]);
+    i64::from_be_bytes(b)
+}
+
+/// After a right password: the reservation was not a failure, and the account's failures from this address are
+/// forgotten. The address keeps its other failures (they may be guesses at other accounts).
+pub fn release_on_success(
+    conn: &mut AnyConnection,
+    subjects: &Subjects,
+    reserved: &[String],
+) -> Result<(), StoreError> {
+    login_failures::delete_ids(conn, reserved)?;
+    login_failures::clear(conn, &subjects.account)?;
     Ok(())
 }
 
@@ -116,6 +242,18 @@ mod tests {
         assert_eq!(locked_until(&P, &[1, 2, 3, 40, 200]), Some(300));
         let many: Vec<i64> = (0..500).collect();
         assert_eq!(locked_until(&P, &many), Some(599));
+    }
+
+    #[test]
+    fn addresses_group_ipv6_by_its_64() {
+        assert_eq!(address_group("203.0.113.9"), "203.0.113.9");
+        assert_eq!(address_group("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_group("2001:db8:1:2:bbbb::7"), "2001:db8:1:2::/64");
+        assert_eq!(address_group("::ffff:198.51.100.7"), "198.51.100.7");
+        let a = Subjects::new("admin", Some("2001:db8:1:2::1"));
+        assert_eq!(a, Subjects::new("Admin", Some("2001:db8:1:2::99")));
+        assert_ne!(a.account, Subjects::new("admin", Some("2001:db8:1:3::1")).account);
+        assert_eq!(Subjects::new("admin", None).all().len(), 1);
     }
 
     #[test]
