@@ -5,6 +5,10 @@
 //! - Lifetimes follow the settings and the `Clock`, not actix-session's TTL: a session ends `idle_timeout` after
 //!   its last request and `max_life` after it was created (a sign-in renews the key, so that is the sign-in time).
 //!   `load` refuses and deletes an ended session, so tests expire sessions by moving the test clock.
+//! - An anonymous session (nobody signed in: only a CSRF token and authorization requests waiting for a sign-in)
+//!   ends `ANONYMOUS_IDLE` after its last request. Every cookieless visit to `/login` or `/authorize` writes one,
+//!   and the waiting requests expire after that long anyway, so keeping them for the signed-in idle timeout (8 h)
+//!   only let anyone fill the table.
 //! - `user_id`, `auth_time`, `ip` and `user_agent` are mirrored from the state into columns, so admins can list a
 //!   user's sessions and end them; ending one is deleting its row, which every instance sees on its next load.
 
@@ -30,33 +34,49 @@ pub struct DbSessionStore {
     lifetimes: Lifetimes,
 }
 
+/// How long an anonymous session lives after its last request (seconds): as long as a waiting authorization
+/// request (`oidc::authorize::pending::PENDING_TTL`).
+pub const ANONYMOUS_IDLE: i64 = 30 * 60;
+
 /// How long a session may live, in seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lifetimes {
     pub idle: i64,
     pub max_life: i64,
+    /// The idle timeout of a session nobody is signed in to.
+    pub anonymous_idle: i64,
 }
 
 impl Lifetimes {
     pub fn new(idle: Duration, max_life: Duration) -> Lifetimes {
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+        let idle = secs(idle);
         Lifetimes {
-            idle: secs(idle),
+            idle,
             max_life: secs(max_life),
+            anonymous_idle: idle.min(ANONYMOUS_IDLE),
+        }
+    }
+
+    fn idle_for(&self, signed_in: bool) -> i64 {
+        if signed_in {
+            self.idle
+        } else {
+            self.anonymous_idle
         }
     }
 
     /// Whether a session created at `created_at` and last used at `last_seen_at` has ended at `now`.
-    pub fn ended(&self, created_at: i64, last_seen_at: i64, now: i64) -> bool {
+    pub fn ended(&self, signed_in: bool, created_at: i64, last_seen_at: i64, now: i64) -> bool {
         now >= created_at.saturating_add(self.max_life)
-            || now >= last_seen_at.saturating_add(self.idle)
+            || now >= last_seen_at.saturating_add(self.idle_for(signed_in))
     }
 
     /// When the row may be purged if nothing happens after `now`.
-    pub fn expires_at(&self, created_at: i64, now: i64) -> i64 {
+    pub fn expires_at(&self, signed_in: bool, created_at: i64, now: i64) -> i64 {
         created_at
             .saturating_add(self.max_life)
-            .min(now.saturating_add(self.idle))
+            .min(now.saturating_add(self.idle_for(signed_in)))
     }
 }
 
@@ -114,7 +134,7 @@ fn insert_new(
             created_at: now,
             auth_time: m.auth_time,
             last_seen_at: now,
-            expires_at: lifetimes.expires_at(now, now),
+            expires_at: lifetimes.expires_at(m.user_id.is_some(), now, now),
             ip: m.ip.as_deref(),
             user_agent: m.user_agent.as_deref(),
             sid: m.sid.as_deref(),
@@ -134,12 +154,14 @@ impl SessionStore for DbSessionStore {
                 let Some(row) = sessions::find(c, &id)? else {
                     return Ok::<_, StoreError>(None);
                 };
-                if lifetimes.ended(row.created_at, row.last_seen_at, now) {
+                let signed_in = row.user_id.is_some();
+                if lifetimes.ended(signed_in, row.created_at, row.last_seen_at, now) {
                     sessions::delete(c, &id)?;
                     return Ok(None);
                 }
                 if now > row.last_seen_at {
-                    sessions::touch(c, &id, now, lifetimes.expires_at(row.created_at, now))?;
+                    let expires_at = lifetimes.expires_at(signed_in, row.created_at, now);
+                    sessions::touch(c, &id, now, expires_at)?;
                 }
                 Ok(Some(row))
             })
@@ -205,7 +227,7 @@ impl SessionStore for DbSessionStore {
                         state: &json,
                         auth_time: m.auth_time,
                         last_seen_at: now,
-                        expires_at: lifetimes.expires_at(row.created_at, now),
+                        expires_at: lifetimes.expires_at(m.user_id.is_some(), row.created_at, now),
                         ip: m.ip.as_deref(),
                         user_agent: m.user_agent.as_deref(),
                         sid: m.sid.as_deref(),
@@ -250,12 +272,17 @@ mod tests {
         let l = Lifetimes {
             idle: 100,
             max_life: 1000,
+            anonymous_idle: 30,
         };
-        assert!(!l.ended(0, 0, 99));
-        assert!(l.ended(0, 0, 100));
-        assert!(!l.ended(0, 950, 999));
-        assert!(l.ended(0, 950, 1000));
-        assert_eq!(l.expires_at(0, 10), 110);
-        assert_eq!(l.expires_at(0, 950), 1000);
+        assert!(!l.ended(true, 0, 0, 99));
+        assert!(l.ended(true, 0, 0, 100));
+        assert!(!l.ended(true, 0, 950, 999));
+        assert!(l.ended(true, 0, 950, 1000));
+        assert_eq!(l.expires_at(true, 0, 10), 110);
+        assert_eq!(l.expires_at(true, 0, 950), 1000);
+        // Nobody signed in: the short idle timeout.
+        assert!(!l.ended(false, 0, 0, 29));
+        assert!(l.ended(false, 0, 0, 30));
+        assert_eq!(l.expires_at(false, 0, 10), 40);
     }
 }

@@ -10,6 +10,7 @@ mod authorize;
 mod bad_input;
 mod cli;
 mod faults;
+mod hardening;
 mod keys;
 mod login;
 mod logout;
