@@ -421,7 +421,11 @@ fn redact_url(url: &str) -> String {
         let pairs: Vec<(String, String)> = u
             .query_pairs()
             .map(|(k, v)| {
-                let v = if secret(&k) { "****".into() } else { v.into_owned() };
+                let v = if secret(&k) {
+                    "****".into()
+                } else {
+                    v.into_owned()
+                };
                 (k.into_owned(), v)
             })
             .collect();
@@ -556,7 +560,13 @@ mod tests {
         let url = "postgres://porta@db/porta?sslmode=require&password=hunter2&SSLPassword=s3cret";
         let out = redact_url(url);
         assert!(!out.contains("hunter2") && !out.contains("s3cret"), "{out}");
-        assert!(out.contains("sslmode=require") && out.contains("password=****"), "{out}");
-        assert_eq!(redact_url("sqlite://data/porta.db"), "sqlite://data/porta.db");
+        assert!(
+            out.contains("sslmode=require") && out.contains("password=****"),
+            "{out}"
+        );
+        assert_eq!(
+            redact_url("sqlite://data/porta.db"),
+            "sqlite://data/porta.db"
+        );
     }
 }

@@ -49,12 +49,20 @@ mod tests {
     fn short_passwords_are_refused_with_the_length_to_reach() {
         let e = check("Tr0ub4dor&3", 12, &[]).unwrap_err();
         assert!(e.contains("at least 12 characters"), "{e}");
-        assert!(check("x", 1, &[]).is_err(), "long enough but trivially guessable");
+        assert!(
+            check("x", 1, &[]).is_err(),
+            "long enough but trivially guessable"
+        );
     }
 
     #[test]
     fn common_passwords_are_refused() {
-        for pw in ["password1234", "123456789012", "qwertyuiopasdf", "iloveyou12345"] {
+        for pw in [
+            "password1234",
+            "123456789012",
+            "qwertyuiopasdf",
+            "iloveyou12345",
+        ] {
             let e = check(pw, 12, &[]).unwrap_err();
             assert!(e.contains("too common"), "{pw}: {e}");
         }

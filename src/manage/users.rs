@@ -51,7 +51,11 @@ pub fn add(
     }
     let name = input.name.as_deref().filter(|n| !n.is_empty());
     let context = [Some(username.as_str()), email, name];
-    check_password(&input.password, policy, &context.map(Option::unwrap_or_default))?;
+    check_password(
+        &input.password,
+        policy,
+        &context.map(Option::unwrap_or_default),
+    )?;
     let hash = password::hash(&input.password);
     let id = uuid::Uuid::new_v4().to_string();
     write_tx(conn, |c| {

@@ -51,7 +51,10 @@ pub mod keys {
 /// The signature is a second layer: the cookie's value is 256 random bits looked up by its SHA-256, so a forged
 /// or altered cookie names no session anyway.
 pub fn cookie_key(keys: &crate::keys::Keys) -> Key {
-    Key::derive_from(keys.derive_secret(b"porta session cookie signing key v1").as_slice())
+    Key::derive_from(
+        keys.derive_secret(b"porta session cookie signing key v1")
+            .as_slice(),
+    )
 }
 
 /// The session middleware: database store, cookie `HttpOnly`, `SameSite=Lax`, `Secure` when the issuer is https,

@@ -9,28 +9,61 @@ use porta::manage::Actor;
 use reqwest::StatusCode;
 
 use crate::helpers::{ADMIN_PASSWORD, TestApp, spawn_app, spawn_app_with};
-use crate::sso::{authorize_url, get, hidden, location, query, register, sign_in_admin, submit_login};
-use crate::token_support::{REDIRECT as TOKEN_REDIRECT, VERIFIER, assert_error, fixture, post_form};
+use crate::sso::{
+    authorize_url, get, hidden, location, query, register, sign_in_admin, submit_login,
+};
+use crate::token_support::{
+    REDIRECT as TOKEN_REDIRECT, VERIFIER, assert_error, fixture, post_form,
+};
 
 /// Signs in from `ip` (sent as `X-Forwarded-For` through a trusted proxy) in a fresh browser.
 async fn login_from(app: &TestApp, ip: &str, username: &str, password: &str) -> StatusCode {
     let b = app.new_browser();
-    let html = b.get(app.url("/login")).header("x-forwarded-for", ip).send().await.unwrap().text().await.unwrap();
+    let html = b
+        .get(app.url("/login"))
+        .header("x-forwarded-for", ip)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let csrf = hidden(&html, "csrf_token").unwrap();
-    let form = [("csrf_token", csrf.as_str()), ("username", username), ("password", password)];
-    b.post(app.url("/login")).header("x-forwarded-for", ip).form(&form).send().await.unwrap().status()
+    let form = [
+        ("csrf_token", csrf.as_str()),
+        ("username", username),
+        ("password", password),
+    ];
+    b.post(app.url("/login"))
+        .header("x-forwarded-for", ip)
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .status()
 }
 
 async fn audit_rows(app: &TestApp, prefix: &str) -> Vec<audit::AuditEntry> {
-    let filter = audit::Filter { action_prefix: Some(prefix.into()), ..Default::default() };
-    app.state.db.run(move |c| audit::list(c, &filter, 1000, 0)).await.unwrap()
+    let filter = audit::Filter {
+        action_prefix: Some(prefix.into()),
+        ..Default::default()
+    };
+    app.state
+        .db
+        .run(move |c| audit::list(c, &filter, 1000, 0))
+        .await
+        .unwrap()
 }
 
 async fn all_sessions(app: &TestApp) -> Vec<sessions::SessionRow> {
     use diesel::prelude::*;
     app.state
         .db
-        .run(|c| porta::db::schema::sessions::table.load::<sessions::SessionRow>(c).map_err(porta::db::StoreError::from))
+        .run(|c| {
+            porta::db::schema::sessions::table
+                .load::<sessions::SessionRow>(c)
+                .map_err(porta::db::StoreError::from)
+        })
         .await
         .unwrap()
 }
@@ -53,7 +86,13 @@ async fn add_user(app: &TestApp, name: &'static str, admin: bool) {
 }
 
 async fn is_admin(app: &TestApp, name: &'static str) -> bool {
-    app.state.db.run(move |c| porta::db::models::users::by_username(c, name)).await.unwrap().unwrap().is_admin
+    app.state
+        .db
+        .run(move |c| porta::db::models::users::by_username(c, name))
+        .await
+        .unwrap()
+        .unwrap()
+        .is_admin
 }
 
 both_backends! {
@@ -315,11 +354,24 @@ async fn sqlite_files_are_private() {
 
 #[actix_rt::test]
 async fn readyz_gives_a_generic_reason() {
-    let Some(b) = crate::helpers::Backend::postgres() else { return };
+    let Some(b) = crate::helpers::Backend::postgres() else {
+        return;
+    };
     let app = spawn_app(b).await;
     app.db.drop_now();
-    let body: serde_json::Value = app.client.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
-    assert_eq!(body, serde_json::json!({ "status": "unavailable", "reason": "database unavailable" }));
+    let body: serde_json::Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({ "status": "unavailable", "reason": "database unavailable" })
+    );
 }
 
 #[test]
@@ -336,5 +388,8 @@ fn a_short_admin_password_stops_startup_with_a_clear_error() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("PORTA_ADMIN_PASSWORD") && err.contains("at least 12 characters"), "{err}");
+    assert!(
+        err.contains("PORTA_ADMIN_PASSWORD") && err.contains("at least 12 characters"),
+        "{err}"
+    );
 }

@@ -114,9 +114,10 @@ pub fn purge_expired(
     let used_access_only = auth_codes::family_id
         .is_null()
         .and(auth_codes::used_at.lt(now.saturating_sub(keep_used)));
-    let used_with_family = auth_codes::used_at.lt(now.saturating_sub(keep_with_family.max(keep_used)));
-    Ok(diesel::delete(
-        auth_codes::table.filter(unused.or(used_access_only).or(used_with_family)),
+    let used_with_family =
+        auth_codes::used_at.lt(now.saturating_sub(keep_with_family.max(keep_used)));
+    Ok(
+        diesel::delete(auth_codes::table.filter(unused.or(used_access_only).or(used_with_family)))
+            .execute(conn)?,
     )
-    .execute(conn)?)
 }

@@ -160,11 +160,7 @@ pub fn parse(
             ));
         }
         Err(_) => {
-            return Err(redirect(
-                fail,
-                "invalid_request",
-                "a parameter is repeated",
-            ));
+            return Err(redirect(fail, "invalid_request", "a parameter is repeated"));
         }
     };
     fail.response_mode = response_mode;
@@ -213,7 +209,12 @@ pub fn parse(
     };
     let mut scopes = match Scopes::parse(scope) {
         Ok(s) => s,
-        Err(_) => return err("invalid_scope", "the scope is malformed or names an unknown scope"),
+        Err(_) => {
+            return err(
+                "invalid_scope",
+                "the scope is malformed or names an unknown scope",
+            );
+        }
     };
     if !scopes.contains("openid") {
         return err("invalid_scope", "the openid scope is required");

@@ -272,10 +272,8 @@ async fn password_post(
             // Setting someone's password takes their account over: it needs a recent sign-in.
             let admin = recent_admin(&req, &state, &session, &user_path(&username)).await?;
             check_csrf(&session, &form)?;
-            let (username, password) = (
-                username,
-                form.get("password").cloned().unwrap_or_default(),
-            );
+            let (username, password) =
+                (username, form.get("password").cloned().unwrap_or_default());
             let (u, policy) = (username.clone(), state.settings.passwords.clone());
             manage(&state, &admin, move |c, actor, now| {
                 ops::set_password(c, &u, &password, &policy, actor, now)

@@ -252,7 +252,10 @@ mod tests {
         assert_eq!(address_group("::ffff:198.51.100.7"), "198.51.100.7");
         let a = Subjects::new("admin", Some("2001:db8:1:2::1"));
         assert_eq!(a, Subjects::new("Admin", Some("2001:db8:1:2::99")));
-        assert_ne!(a.account, Subjects::new("admin", Some("2001:db8:1:3::1")).account);
+        assert_ne!(
+            a.account,
+            Subjects::new("admin", Some("2001:db8:1:3::1")).account
+        );
         assert_eq!(Subjects::new("admin", None).all().len(), 1);
     }
 
