@@ -19,7 +19,7 @@ use crate::db::models::users::{self, User};
 use crate::error::PageError;
 use crate::startup::AppState;
 
-pub use store::{DbSessionStore, Lifetimes, purge_expired};
+pub use store::{DbSessionStore, Lifetimes, is_live, purge_expired};
 
 /// The session cookie's name. It holds only the session key.
 pub const COOKIE_NAME: &str = "porta_session";
@@ -51,7 +51,7 @@ pub fn cookie_key() -> Key {
 /// no `Max-Age` (the cookie goes with the browser; the server ends the session after its lifetimes).
 pub fn middleware(state: &AppState) -> SessionMiddleware<DbSessionStore> {
     let s = &state.settings;
-    let lifetimes = Lifetimes::new(s.sessions.idle_timeout, s.sessions.max_life);
+    let lifetimes = Lifetimes::from_settings(&s.sessions);
     let store = DbSessionStore::new(state.db.clone(), state.clock.clone(), lifetimes);
     SessionMiddleware::builder(store, cookie_key())
         .cookie_name(COOKIE_NAME.into())
@@ -154,6 +154,11 @@ impl TypedSession {
             auth_time,
             sid,
         })
+    }
+
+    /// Gives the session a new key, keeping its state (after a password change: the old key stops working).
+    pub fn renew(&self) {
+        self.0.renew();
     }
 
     /// Ends the session: its row is deleted and the cookie cleared when the response goes out.
