@@ -115,6 +115,12 @@ pub fn revoke_app(
                 "That application has no access to revoke.".into(),
             ));
         }
-        Ok(record(c, actor, "account.app_revoke", Some(client_id), now)?)
+        Ok(record(
+            c,
+            actor,
+            "account.app_revoke",
+            Some(client_id),
+            now,
+        )?)
     })
 }

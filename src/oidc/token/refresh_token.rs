@@ -88,7 +88,9 @@ fn rotate(
         // Within the grace window a rotated token may be used again: another successor is issued.
         Claimed::Reused(old)
             if grace > 0
-                && old.rotated_at.is_some_and(|r| now.saturating_sub(r) <= grace)
+                && old
+                    .rotated_at
+                    .is_some_and(|r| now.saturating_sub(r) <= grace)
                 && old.expires_at > now =>
         {
             old

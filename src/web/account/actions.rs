@@ -165,7 +165,12 @@ pub async fn sessions_end_others_post(
     else {
         return Ok(to_login());
     };
-    let (uid, sid, actor, now) = (user.id.clone(), sign_in.sid, actor(&req, &user), state.now());
+    let (uid, sid, actor, now) = (
+        user.id.clone(),
+        sign_in.sid,
+        actor(&req, &user),
+        state.now(),
+    );
     let result = state
         .db
         .run(move |c| account::end_other_sessions(c, &uid, &sid, &actor, now))

@@ -77,7 +77,14 @@ pub async fn account_get(
     let q = web::Query::<AccountQuery>::from_query(req.query_string())
         .map(web::Query::into_inner)
         .unwrap_or_default();
-    render_page(&state, &session, notice(q.done.as_deref()), None, StatusCode::OK).await
+    render_page(
+        &state,
+        &session,
+        notice(q.done.as_deref()),
+        None,
+        StatusCode::OK,
+    )
+    .await
 }
 
 /// Renders the page for the signed-in person (or sends them to sign in).
@@ -147,7 +154,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("", web::get().to(account_get))
             .route("/password", web::post().to(password_post))
             .route("/sessions/end", web::post().to(session_end_post))
-            .route("/sessions/end-others", web::post().to(sessions_end_others_post))
+            .route(
+                "/sessions/end-others",
+                web::post().to(sessions_end_others_post),
+            )
             .route("/apps/revoke", web::post().to(app_revoke_post)),
     );
 }
