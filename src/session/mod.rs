@@ -132,7 +132,9 @@ impl TypedSession {
         })
     }
 
-    /// Records a successful sign-in: a new session key (no fixation), a new `sid`, and a new CSRF token.
+    /// Records a successful sign-in: a new session key (no fixation) and a new CSRF token. The same person
+    /// signing in again (`prompt=login`, `max_age`) keeps the SSO session's `sid`, so the applications'
+    /// sign-ins bound to it carry on; anyone else gets a new one.
     pub fn sign_in(
         &self,
         user_id: &str,
@@ -140,8 +142,11 @@ impl TypedSession {
         ip: Option<&str>,
         user_agent: Option<&str>,
     ) -> Result<SignIn, PageError> {
+        let sid = match self.sign_in_state() {
+            Some(previous) if previous.user_id == user_id => previous.sid,
+            _ => secrets::random_token(),
+        };
         self.0.renew();
-        let sid = secrets::random_token();
         self.set(keys::USER_ID, &user_id)?;
         self.set(keys::AUTH_TIME, &auth_time)?;
         self.set(keys::SID, &sid)?;

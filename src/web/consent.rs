@@ -36,7 +36,9 @@ fn describe(scope: &str) -> &'static str {
         "openid" => "Know who you are (a stable identifier for your account)",
         "profile" => "See your name and username",
         "email" => "See your email address",
-        "offline_access" => "Keep access while you are away",
+        "offline_access" => {
+            "Keep access after you sign out of Porta (offline access), until you revoke it on your account page"
+        }
         _ => "",
     }
 }
