@@ -52,11 +52,14 @@ export PORTA_DATABASE_URL="sqlite://$WORK/porta.db"
 export PORTA_MASTER_KEY_FILE="$WORK/master.key"
 export PORTA_LISTEN="127.0.0.1:$PORT"
 export PORTA_ISSUER="http://127.0.0.1:$PORT"
-export PORTA_ADMIN_PASSWORD="load-test-admin-password"
+export PORTA_ADMIN_PASSWORD="Load-Test-Harbor-Lantern-31"
+# Sign-ins in flight count against their address until they finish (issue 10's atomic throttle): the load driver's
+# parallel sign-ins from one address must not be taken for guessing.
+export PORTA_LOGIN__MAX_FAILURES=100000
 export RUST_LOG=${RUST_LOG:-warn}
 ISSUER=$PORTA_ISSUER
 REDIRECT="http://127.0.0.1:9/callback"
-USER_PASSWORD="load-test-user-password"
+USER_PASSWORD="Load-Test-Quarry-Meadow-58"
 
 echo "== preparing a database in $WORK"
 # Starting once creates the schema, the admin and the signing keys.

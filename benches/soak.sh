@@ -34,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 cd "$WORK"
 export PORTA_DATABASE_URL="sqlite://$WORK/porta.db" PORTA_MASTER_KEY_FILE="$WORK/master.key"
-export PORTA_LISTEN="127.0.0.1:$PORT" PORTA_ISSUER="http://127.0.0.1:$PORT" PORTA_ADMIN_PASSWORD="soak-admin-pw"
+export PORTA_LISTEN="127.0.0.1:$PORT" PORTA_ISSUER="http://127.0.0.1:$PORT" PORTA_ADMIN_PASSWORD="Soak-Test-Orchid-Glacier-64"
 export RUST_LOG=${RUST_LOG:-warn}
 ISSUER=$PORTA_ISSUER
 

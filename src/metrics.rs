@@ -82,6 +82,10 @@ pub fn scrape_allowed(expected: Option<&str>, authorization: Option<&[u8]>) -> b
     let Some(expected) = expected else {
         return true;
     };
+    // An empty token is a mistake, not an invitation: nothing matches it.
+    if expected.is_empty() {
+        return false;
+    }
     let Some(presented) = authorization.and_then(|h| {
         let (scheme, rest) = h.split_at_checked(7)?;
         scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
@@ -153,5 +157,6 @@ mod tests {
         assert!(!scrape_allowed(Some("s3cret"), Some(b"Bearer s3cre")));
         assert!(!scrape_allowed(Some("s3cret"), Some(b"Basic s3cret")));
         assert!(!scrape_allowed(Some("s3cret"), Some(b"Bear")));
+        assert!(!scrape_allowed(Some(""), Some(b"Bearer ")));
     }
 }

@@ -103,12 +103,6 @@ impl Application {
         ));
         let server = HttpServer::new(move || {
             App::new()
-                // RFC 6797: once a browser has seen the issuer over https, it never goes back to plain http.
-                .wrap(actix_web::middleware::Condition::new(
-                    https,
-                    actix_web::middleware::DefaultHeaders::new()
-                        .add(("Strict-Transport-Security", HSTS)),
-                ))
                 // Inner to the logger, so a session store failure is logged with its request.
                 .wrap(crate::session::middleware(&data))
                 .wrap(actix_web::middleware::from_fn(
@@ -119,6 +113,13 @@ impl Application {
                 ))
                 .wrap(tracing_actix_web::TracingLogger::default())
                 .wrap(actix_web::middleware::from_fn(crate::metrics::track))
+                // Outermost, so every response has it, error pages of the middlewares above included. RFC 6797:
+                // once a browser has seen the issuer over https, it never goes back to plain http.
+                .wrap(actix_web::middleware::Condition::new(
+                    https,
+                    actix_web::middleware::DefaultHeaders::new()
+                        .add(("Strict-Transport-Security", HSTS)),
+                ))
                 .app_data(data.clone())
                 .app_data(discovery.clone())
                 .app_data(verifier.clone())
