@@ -12,7 +12,7 @@ use std::time::Duration;
 use actix_web::web;
 
 use crate::config::BackchannelSettings;
-use crate::db::models::logout_outbox::{self, Outcome, OutboxRow};
+use crate::db::models::logout_outbox::{self, OutboxRow, Outcome};
 use crate::db::models::{audit, clients};
 use crate::db::{StoreError, write_tx};
 use crate::startup::AppState;
@@ -203,7 +203,10 @@ async fn post(
     match res {
         Ok(r) if matches!(r.status().as_u16(), 200 | 204) => Ok(()),
         Ok(r) => Err(format!("HTTP {}", r.status().as_u16())),
-        Err(e) if e.is_timeout() => Err(format!("no answer within {}", humantime::format_duration(timeout))),
+        Err(e) if e.is_timeout() => Err(format!(
+            "no answer within {}",
+            humantime::format_duration(timeout)
+        )),
         Err(e) if e.is_connect() => Err("connection failed".into()),
         Err(_) => Err("request failed".into()),
     }
@@ -232,7 +235,10 @@ fn record(
             let (action, detail) = match &o {
                 Outcome::Delivered => {
                     report.delivered += 1;
-                    ("backchannel.delivered", format!("jti {}, attempt {attempt}", row.jti))
+                    (
+                        "backchannel.delivered",
+                        format!("jti {}, attempt {attempt}", row.jti),
+                    )
                 }
                 Outcome::Retry { error, .. } => {
                     report.retrying += 1;
@@ -241,7 +247,10 @@ fn record(
                 }
                 Outcome::Failed { error } => {
                     report.failed += 1;
-                    ("backchannel.failed", format!("jti {}, attempt {attempt}: {error}", row.jti))
+                    (
+                        "backchannel.failed",
+                        format!("jti {}, attempt {attempt}: {error}", row.jti),
+                    )
                 }
             };
             audit::record(

@@ -18,8 +18,8 @@ pub fn enqueue_session_ended(
 ) -> Result<usize, StoreError> {
     let mut queued = 0;
     for client_id in session_clients::clients_of(conn, sid)? {
-        let wants = clients::by_id(conn, &client_id)?
-            .is_some_and(|c| c.backchannel_logout_uri.is_some());
+        let wants =
+            clients::by_id(conn, &client_id)?.is_some_and(|c| c.backchannel_logout_uri.is_some());
         if wants {
             logout_outbox::enqueue(conn, &client_id, user_id, sid, now)?;
             queued += 1;

@@ -5,7 +5,9 @@ use clap::Subcommand;
 use crate::config::Settings;
 use crate::db::models::clients;
 use crate::manage::Actor;
-use crate::manage::clients::{self as manage, ClientOptions, ClientUpdate, NewClientInput, Registered};
+use crate::manage::clients::{
+    self as manage, ClientOptions, ClientUpdate, NewClientInput, Registered,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {

@@ -86,7 +86,10 @@ pub fn parse_backchannel_uri(uri: &str) -> Result<Option<String>, ManageError> {
         .map_err(|e| ManageError::Invalid(e.replacen("redirect URI", "back-channel logout URI", 1)))
 }
 
-fn check(input: &NewClientInput, options: &ClientOptions) -> Result<clients::NewClient, ManageError> {
+fn check(
+    input: &NewClientInput,
+    options: &ClientOptions,
+) -> Result<clients::NewClient, ManageError> {
     let name = check_name(&input.name)?;
     let mut grants: Vec<String> = Vec::new();
     for g in &input.grant_types {
@@ -261,7 +264,11 @@ pub fn update(
     now: i64,
 ) -> Result<clients::Client, ManageError> {
     let name = change.name.as_deref().map(check_name).transpose()?;
-    let redirect = change.redirect_uris.as_deref().map(parse_uris).transpose()?;
+    let redirect = change
+        .redirect_uris
+        .as_deref()
+        .map(parse_uris)
+        .transpose()?;
     let post_logout = change
         .post_logout_redirect_uris
         .as_deref()
@@ -290,7 +297,10 @@ pub fn update(
             client.redirect_uris = v;
         }
         if let Some(v) = post_logout {
-            set("post_logout_redirect_uris", v != client.post_logout_redirect_uris);
+            set(
+                "post_logout_redirect_uris",
+                v != client.post_logout_redirect_uris,
+            );
             client.post_logout_redirect_uris = v;
         }
         if let Some(v) = backchannel {

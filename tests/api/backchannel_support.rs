@@ -100,14 +100,20 @@ async fn receive(
     form: web::Form<HashMap<String, String>>,
 ) -> HttpResponse {
     let Some(token) = form.get("logout_token") else {
-        state.seen.lock().unwrap().rejected.push("no logout_token".into());
+        state
+            .seen
+            .lock()
+            .unwrap()
+            .rejected
+            .push("no logout_token".into());
         return HttpResponse::BadRequest().finish();
     };
     match verify(&state, token) {
         Ok(claims) => {
             let status = state.status.load(Ordering::SeqCst);
             let mut seen = state.seen.lock().unwrap();
-            seen.attempts.push(claims["jti"].as_str().unwrap_or("").to_string());
+            seen.attempts
+                .push(claims["jti"].as_str().unwrap_or("").to_string());
             if status == 200 {
                 seen.accepted.push(claims);
             }
@@ -155,7 +161,10 @@ fn verify(state: &ReceiverState, token: &str) -> Result<Value, String> {
 }
 
 /// A test app whose own delivery loop never runs: the test drives every pass with the test clock.
-pub async fn spawn_quiet(backend: Backend, adjust: impl FnOnce(&mut porta::config::Settings)) -> TestApp {
+pub async fn spawn_quiet(
+    backend: Backend,
+    adjust: impl FnOnce(&mut porta::config::Settings),
+) -> TestApp {
     spawn_app_with(backend, |s| {
         s.backchannel.poll_interval = std::time::Duration::from_secs(86_400);
         adjust(s);

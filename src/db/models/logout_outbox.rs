@@ -101,9 +101,14 @@ pub fn claim(
 pub enum Outcome {
     Delivered,
     /// Try again at `next_attempt_at`.
-    Retry { next_attempt_at: i64, error: String },
+    Retry {
+        next_attempt_at: i64,
+        error: String,
+    },
     /// Given up.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
 }
 
 /// Records an attempt on a row this instance claimed with lease `until`; a row whose lease was taken over in the

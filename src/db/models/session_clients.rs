@@ -42,5 +42,8 @@ pub fn clients_of(conn: &mut AnyConnection, sid: &str) -> Result<Vec<String>, St
 
 /// Forgets a session once its clients have been told.
 pub fn forget(conn: &mut AnyConnection, sid: &str) -> Result<usize, StoreError> {
-    Ok(diesel::delete(session_clients::table.filter(session_clients::sid.eq(sid))).execute(conn)?)
+    Ok(
+        diesel::delete(session_clients::table.filter(session_clients::sid.eq(sid)))
+            .execute(conn)?,
+    )
 }

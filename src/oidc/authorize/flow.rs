@@ -4,8 +4,8 @@
 
 use crate::crypto::secrets;
 use crate::db::models::auth_codes::{self, NewAuthCode};
-use crate::db::models::session_clients;
 use crate::db::models::clients::Client;
+use crate::db::models::session_clients;
 use crate::db::{AnyConnection, StoreError};
 use crate::domain::scope::Scopes;
 use crate::session::SignIn;

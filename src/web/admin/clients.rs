@@ -12,7 +12,9 @@ use super::{
 };
 use crate::db::models::clients::{self, Client};
 use crate::db::models::logout_outbox::{self, OutboxRow};
-use crate::manage::clients::{self as ops, ClientOptions, ClientUpdate, NewClientInput, Registered};
+use crate::manage::clients::{
+    self as ops, ClientOptions, ClientUpdate, NewClientInput, Registered,
+};
 use crate::session::TypedSession;
 use crate::startup::AppState;
 
