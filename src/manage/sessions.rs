@@ -1,8 +1,10 @@
-//! Ending sign-in sessions from the admin console. Deleting the row ends the session on every instance.
+//! Ending sign-in sessions from the admin console. Deleting the row ends the session on every instance; what was
+//! bound to it (online refresh tokens, back-channel logout) ends in the same transaction (`security`).
 
 use crate::db::models::{audit, sessions};
 use crate::db::{AnyConnection, write_tx};
 
+use super::security::{self, Sessions};
 use super::{Actor, ManageError};
 
 /// Ends one session of `user_id`; a session of another user is refused.
@@ -18,7 +20,7 @@ pub fn end(
         let row = sessions::find(c, session_id)?
             .filter(|s| s.user_id.as_deref() == Some(user_id))
             .ok_or_else(|| ManageError::Invalid("that session has already ended".into()))?;
-        sessions::delete(c, &row.id)?;
+        security::end_sessions(c, user_id, Sessions::One(&row.id), now)?;
         audit::record(
             c,
             &audit::Event {
@@ -34,7 +36,8 @@ pub fn end(
     })
 }
 
-/// Ends every session of a user. Returns how many ended.
+/// Ends every session of a user and revokes every refresh token they hold, offline ones too: they must sign in
+/// again everywhere. Returns how many sessions ended.
 pub fn end_all(
     conn: &mut AnyConnection,
     user_id: &str,
@@ -43,8 +46,8 @@ pub fn end_all(
     now: i64,
 ) -> Result<usize, ManageError> {
     write_tx(conn, |c| {
-        let n = sessions::delete_for_user(c, user_id)?;
-        let detail = format!("{n} sessions");
+        let n = security::revoke_everything(c, user_id, now)?;
+        let detail = format!("{n} sessions; every refresh token revoked");
         audit::record(
             c,
             &audit::Event {

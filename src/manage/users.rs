@@ -5,7 +5,7 @@ use crate::db::models::{audit, users};
 use crate::db::{AnyConnection, StoreError, write_tx};
 use crate::domain::username::Username;
 
-use super::{Actor, ManageError, refused};
+use super::{Actor, ManageError, refused, security};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewUserInput {
@@ -101,6 +101,10 @@ pub fn set_disabled(
 ) -> Result<(), ManageError> {
     write_tx(conn, |c| {
         users::set_disabled(c, username, disabled, now).map_err(refused)?;
+        if disabled {
+            let user = users::by_username(c, username)?.ok_or(StoreError::NotFound)?;
+            security::credentials_changed(c, &user.id, None, now)?;
+        }
         let action = if disabled {
             "user.disable"
         } else {
@@ -128,7 +132,8 @@ pub fn set_admin(
     })
 }
 
-/// Sets a new password. Runs argon2, so call it from a blocking context.
+/// Sets a new password and ends everything the old one let in: every session, every refresh family, every
+/// access token issued before now. Runs argon2, so call it from a blocking context.
 pub fn set_password(
     conn: &mut AnyConnection,
     username: &str,
@@ -136,10 +141,24 @@ pub fn set_password(
     actor: &Actor,
     now: i64,
 ) -> Result<(), ManageError> {
+    change_password(conn, username, new_password, None, actor, now)
+}
+
+/// As `set_password`, keeping the session with sid `keep` (the person changing their own password).
+pub fn change_password(
+    conn: &mut AnyConnection,
+    username: &str,
+    new_password: &str,
+    keep: Option<&str>,
+    actor: &Actor,
+    now: i64,
+) -> Result<(), ManageError> {
     check_password(new_password)?;
     let hash = password::hash(new_password);
     write_tx(conn, |c| {
         users::set_password_hash(c, username, &hash, now).map_err(refused)?;
+        let user = users::by_username(c, username)?.ok_or(StoreError::NotFound)?;
+        security::credentials_changed(c, &user.id, keep, now)?;
         Ok(audit_user(c, actor, "user.set_password", username, now)?)
     })
 }

@@ -6,7 +6,8 @@
 //!   the person gets a page, never a redirect.
 //! - Without a hint for the signed-in user's session, the person is asked to confirm (a CSRF-protected form), so a
 //!   link on another site cannot sign anyone out.
-//! - Ending the session deletes its row (every instance sees that) and clears the cookie.
+//! - Ending the session deletes its row (every instance sees that), revokes the online refresh tokens bound to it
+//!   and queues back-channel logout tokens, in one transaction with the audit entry; then clears the cookie.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +19,7 @@ use serde::Deserialize;
 use crate::db::models::clients::{self, Client};
 use crate::db::models::{audit, users};
 use crate::error::PageError;
+use crate::manage::security;
 use crate::oidc::authorize::response::redirect_url;
 use crate::session::{SignIn, TypedSession};
 use crate::startup::AppState;
@@ -229,7 +231,7 @@ async fn logout(
         }
         (_, signed_in) => {
             if let Some(s) = signed_in {
-                audit_logout(state, &s, req.client_id.clone()).await?;
+                end_signed_in_session(state, &s, req.client_id.clone()).await?;
             }
             session.sign_out();
             Ok(finish(&req, is_post))
@@ -263,24 +265,28 @@ async fn confirm_page(
     Ok(render(StatusCode::OK, &page))
 }
 
-async fn audit_logout(
+/// Ends the SSO session and everything bound to it, with its audit entry, in one transaction.
+async fn end_signed_in_session(
     state: &AppState,
     s: &SignIn,
     client_id: Option<String>,
 ) -> Result<(), PageError> {
-    let (uid, now) = (s.user_id.clone(), state.now());
+    let (uid, sid, now) = (s.user_id.clone(), s.sid.clone(), state.now());
     state
         .db
         .run(move |c| {
-            let name = users::by_id(c, &uid)?.map(|u| u.username);
-            let event = audit::Event {
-                actor: name.as_deref(),
-                action: "logout",
-                target: name.as_deref(),
-                ip: None,
-                detail: client_id.as_deref(),
-            };
-            audit::record(c, &event, now)
+            crate::db::write_tx(c, |c| {
+                security::end_session_by_sid(c, &uid, &sid, now)?;
+                let name = users::by_id(c, &uid)?.map(|u| u.username);
+                let event = audit::Event {
+                    actor: name.as_deref(),
+                    action: "logout",
+                    target: name.as_deref(),
+                    ip: None,
+                    detail: client_id.as_deref(),
+                };
+                audit::record(c, &event, now)
+            })
         })
         .await?;
     Ok(())

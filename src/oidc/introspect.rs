@@ -14,6 +14,7 @@ use crate::error::OAuthError;
 use crate::oidc::client_auth;
 use crate::oidc::token::no_store;
 use crate::oidc::token::params::Params;
+use crate::oidc::token::refresh_token::session_alive;
 use crate::startup::AppState;
 use crate::tokens::claims::AccessTokenClaims;
 use crate::tokens::verify::{MAX_TOKEN_LEN, looks_like_jwt, verify_access_token};
@@ -116,7 +117,7 @@ fn access_state(
         return Ok(Some(None));
     }
     Ok(users::by_id(conn, &claims.sub)?
-        .filter(|u| !u.disabled)
+        .filter(|u| u.accepts_token_issued_at(claims.iat))
         .map(|u| Some(u.username)))
 }
 
@@ -130,6 +131,7 @@ async fn refresh(
     }
     let hash = secrets::hash_secret(token);
     let now = state.now();
+    let settings = state.settings.clone();
     let found = state
         .db
         .run(move |c| {
@@ -137,15 +139,19 @@ async fn refresh(
                 return Ok::<_, StoreError>(None);
             };
             let user = users::by_id(c, &row.user_id)?;
-            Ok(Some((row, user)))
+            let live = row.offline || session_alive(c, &settings, &row, now)?;
+            Ok(Some((row, user, live)))
         })
         .await?;
-    let Some((row, user)) = found else {
+    let Some((row, user, live)) = found else {
         return Ok(None);
     };
     let active = row.is_active(now)
+        && live
         && row.client_id == client.id
-        && user.as_ref().is_some_and(|u| !u.disabled);
+        && user
+            .as_ref()
+            .is_some_and(|u| u.accepts_token_issued_at(row.created_at));
     if !active {
         return Ok(Some(Introspection::default()));
     }

@@ -91,7 +91,7 @@ async fn answer(state: &AppState, token: String) -> Result<HttpResponse, OAuthEr
     if !claims.has_user() || !scopes.contains("openid") {
         return Err(insufficient_scope());
     }
-    let (jti, sub) = (claims.jti.clone(), claims.sub.clone());
+    let (jti, sub, iat) = (claims.jti.clone(), claims.sub.clone(), claims.iat);
     let user = state
         .db
         .run(move |c| {
@@ -101,7 +101,7 @@ async fn answer(state: &AppState, token: String) -> Result<HttpResponse, OAuthEr
             users::by_id(c, &sub)
         })
         .await?
-        .filter(|u| !u.disabled)
+        .filter(|u| u.accepts_token_issued_at(iat))
         .ok_or_else(|| OAuthError::invalid_token("the access token is no longer valid"))?;
     let body = UserInfo {
         sub: user.id.clone(),

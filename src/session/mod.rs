@@ -19,7 +19,7 @@ use crate::db::models::users::{self, User};
 use crate::error::PageError;
 use crate::startup::AppState;
 
-pub use store::{DbSessionStore, Lifetimes, purge_expired};
+pub use store::{DbSessionStore, Lifetimes, is_live, purge_expired};
 
 /// The session cookie's name. It holds only the session key.
 pub const COOKIE_NAME: &str = "porta_session";
@@ -51,7 +51,7 @@ pub fn cookie_key() -> Key {
 /// no `Max-Age` (the cookie goes with the browser; the server ends the session after its lifetimes).
 pub fn middleware(state: &AppState) -> SessionMiddleware<DbSessionStore> {
     let s = &state.settings;
-    let lifetimes = Lifetimes::new(s.sessions.idle_timeout, s.sessions.max_life);
+    let lifetimes = Lifetimes::from_settings(&s.sessions);
     let store = DbSessionStore::new(state.db.clone(), state.clock.clone(), lifetimes);
     SessionMiddleware::builder(store, cookie_key())
         .cookie_name(COOKIE_NAME.into())
@@ -132,7 +132,9 @@ impl TypedSession {
         })
     }
 
-    /// Records a successful sign-in: a new session key (no fixation), a new `sid`, and a new CSRF token.
+    /// Records a successful sign-in: a new session key (no fixation) and a new CSRF token. The same person
+    /// signing in again (`prompt=login`, `max_age`) keeps the SSO session's `sid`, so the applications'
+    /// sign-ins bound to it carry on; anyone else gets a new one.
     pub fn sign_in(
         &self,
         user_id: &str,
@@ -140,8 +142,11 @@ impl TypedSession {
         ip: Option<&str>,
         user_agent: Option<&str>,
     ) -> Result<SignIn, PageError> {
+        let sid = match self.sign_in_state() {
+            Some(previous) if previous.user_id == user_id => previous.sid,
+            _ => secrets::random_token(),
+        };
         self.0.renew();
-        let sid = secrets::random_token();
         self.set(keys::USER_ID, &user_id)?;
         self.set(keys::AUTH_TIME, &auth_time)?;
         self.set(keys::SID, &sid)?;
@@ -154,6 +159,11 @@ impl TypedSession {
             auth_time,
             sid,
         })
+    }
+
+    /// Gives the session a new key, keeping its state (after a password change: the old key stops working).
+    pub fn renew(&self) {
+        self.0.renew();
     }
 
     /// Ends the session: its row is deleted and the cookie cleared when the response goes out.

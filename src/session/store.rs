@@ -38,6 +38,10 @@ pub struct Lifetimes {
 }
 
 impl Lifetimes {
+    pub fn from_settings(s: &crate::config::SessionSettings) -> Lifetimes {
+        Lifetimes::new(s.idle_timeout, s.max_life)
+    }
+
     pub fn new(idle: Duration, max_life: Duration) -> Lifetimes {
         let secs = |d: Duration| i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
         Lifetimes {
@@ -234,6 +238,20 @@ impl SessionStore for DbSessionStore {
             .map(|_| ())
             .map_err(anyhow::Error::from)
     }
+}
+
+/// Whether the SSO session `sid` of `user_id` is still live at `now`: its row exists and neither lifetime has run
+/// out. Online refresh tokens live exactly as long.
+pub fn is_live(
+    conn: &mut AnyConnection,
+    lifetimes: Lifetimes,
+    sid: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<bool, StoreError> {
+    Ok(sessions::by_sid(conn, sid)?.is_some_and(|s| {
+        s.user_id.as_deref() == Some(user_id) && !lifetimes.ended(s.created_at, s.last_seen_at, now)
+    }))
 }
 
 /// Removes every session whose purge time has passed. For the periodic purge job.

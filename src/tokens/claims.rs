@@ -143,6 +143,7 @@ mod tests {
             disabled: false,
             created_at: 1,
             updated_at: 2,
+            credentials_changed_at: 0,
         }
     }
 

@@ -9,8 +9,9 @@ use serde::Deserialize;
 
 use crate::db::models::{audit, consents};
 use crate::error::PageError;
-use crate::oidc::authorize::{self, pending, response};
-use crate::session::{self, TypedSession};
+use crate::oidc::authorize::request::AuthorizeRequest;
+use crate::oidc::authorize::{self, flow, pending, response};
+use crate::session::{self, SignIn, TypedSession};
 use crate::startup::AppState;
 use crate::web::{csrf, render};
 
@@ -35,7 +36,9 @@ fn describe(scope: &str) -> &'static str {
         "openid" => "Know who you are (a stable identifier for your account)",
         "profile" => "See your name and username",
         "email" => "See your email address",
-        "offline_access" => "Keep access while you are away",
+        "offline_access" => {
+            "Keep access after you sign out of Porta (offline access), until you revoke it on your account page"
+        }
         _ => "",
     }
 }
@@ -66,6 +69,18 @@ fn valid_authz(a: Option<String>) -> Result<String, PageError> {
     a.filter(|a| pending::is_id(a)).ok_or_else(expired)
 }
 
+/// Whether the request still needs the person to enter their password before a code may be issued.
+fn needs_fresh_login(
+    session: &TypedSession,
+    authz: &str,
+    request: &AuthorizeRequest,
+    sign_in: &SignIn,
+    now: i64,
+) -> bool {
+    let auth = authorize::auth_for_pending(session, authz, sign_in, now);
+    flow::needs_login(request, auth, now)
+}
+
 /// `GET /consent?authz=...`.
 pub async fn consent_get(
     req: HttpRequest,
@@ -76,7 +91,7 @@ pub async fn consent_get(
         .map(web::Query::into_inner)
         .unwrap_or_default();
     let authz = valid_authz(q.authz)?;
-    let Some((user, _)) = session::current_user(&state, &session).await? else {
+    let Some((user, sign_in)) = session::current_user(&state, &session).await? else {
         return Ok(crate::web::redirect(
             StatusCode::FOUND,
             &format!("/login?authz={authz}"),
@@ -85,6 +100,12 @@ pub async fn consent_get(
     let (request, client) = authorize::pending_request(&state, &session, &authz)
         .await?
         .ok_or_else(expired)?;
+    if needs_fresh_login(&session, &authz, &request, &sign_in, state.now()) {
+        return Ok(crate::web::redirect(
+            StatusCode::FOUND,
+            &format!("/login?authz={authz}"),
+        ));
+    }
     let page = ConsentPage {
         csrf_token: &csrf::token(&session)?,
         authz: &authz,
@@ -126,6 +147,13 @@ pub async fn consent_post(
         .await?
         .ok_or_else(expired)?;
     let now = state.now();
+    // prompt=login and max_age hold here too: only a sign-in made for this request, or recent enough, counts.
+    if needs_fresh_login(&session, &authz, &request, &sign_in, now) {
+        return Ok(crate::web::redirect(
+            StatusCode::SEE_OTHER,
+            &format!("/login?authz={authz}"),
+        ));
+    }
     pending::remove(&session, &authz, now)?;
     let (uid, cid, name, scopes) = (
         user.id.clone(),

@@ -141,7 +141,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(consent::consent_get))
             .route(web::post().to(consent::consent_post)),
     )
-    .service(web::resource("/account").route(web::get().to(account::account_get)))
+    .configure(account::routes)
     .service(
         web::resource(end_session::PATH)
             .app_data(form_config())

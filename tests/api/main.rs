@@ -19,6 +19,7 @@ mod logout;
 mod observability;
 mod rp_flow;
 mod scale_out;
+mod security_events;
 mod serve;
 mod sso;
 mod store;

@@ -20,6 +20,8 @@ use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
 pub const REDIRECT: &str = "http://127.0.0.1:9/callback";
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const USER_PASSWORD: &str = "correct horse battery staple";
+/// The SSO session of the fixture's codes.
+pub const SID: &str = "sid-1";
 
 pub struct Fixture {
     pub app: TestApp,
@@ -89,6 +91,23 @@ async fn setup(app: TestApp) -> Fixture {
                         now,
                     )
                 };
+            // The SSO session the inserted codes name (`sid-1`), as a sign-in would have left it: online refresh
+            // tokens live as long as it does.
+            porta::db::models::sessions::insert(
+                c,
+                &porta::db::models::sessions::NewSession {
+                    id: "session-row-1",
+                    user_id: Some(&user.id),
+                    state: "{}",
+                    created_at: now,
+                    auth_time: Some(now),
+                    last_seen_at: now,
+                    expires_at: now + 3600,
+                    ip: None,
+                    user_agent: None,
+                    sid: Some(SID),
+                },
+            )?;
             let code_grants = ["authorization_code", "refresh_token"];
             Ok::<_, porta::manage::ManageError>((
                 user,
@@ -134,7 +153,7 @@ impl Fixture {
             code_hash: secrets::hash_secret(&code),
             client_id: spec.client_id.to_string(),
             user_id: self.user.id.clone(),
-            sid: "sid-1".into(),
+            sid: SID.into(),
             redirect_uri: REDIRECT.into(),
             scope: spec.scope.into(),
             nonce: spec.nonce.map(str::to_string),

@@ -99,9 +99,27 @@ pub fn delete(conn: &mut AnyConnection, id: &str) -> Result<bool, StoreError> {
     Ok(diesel::delete(sessions::table.find(id)).execute(conn)? == 1)
 }
 
-/// Ends every session of a user (admin action, disabling a user, password change).
+/// Deletes every session row of a user without anything else; security events use `manage::security`.
 pub fn delete_for_user(conn: &mut AnyConnection, user_id: &str) -> Result<usize, StoreError> {
     Ok(diesel::delete(sessions::table.filter(sessions::user_id.eq(user_id))).execute(conn)?)
+}
+
+/// The session that carries `sid` (the ID token's session id), if it still exists.
+pub fn by_sid(conn: &mut AnyConnection, sid: &str) -> Result<Option<SessionRow>, StoreError> {
+    Ok(sessions::table
+        .filter(sessions::sid.eq(sid))
+        .first(conn)
+        .optional()?)
+}
+
+/// Every session row of a user, ended or not (security events end them all).
+pub fn all_for_user(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> Result<Vec<SessionRow>, StoreError> {
+    Ok(sessions::table
+        .filter(sessions::user_id.eq(user_id))
+        .load(conn)?)
 }
 
 /// A user's sessions that have not reached their purge time, newest sign-in first.

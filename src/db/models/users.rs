@@ -21,6 +21,14 @@ pub struct User {
     pub credentials_changed_at: i64,
 }
 
+impl User {
+    /// Whether a token issued at `iat` still speaks for this user: not disabled, and not issued before the
+    /// last password set or disable.
+    pub fn accepts_token_issued_at(&self, iat: i64) -> bool {
+        !self.disabled && iat >= self.credentials_changed_at
+    }
+}
+
 #[derive(Debug, Insertable)]
 #[diesel(table_name = users)]
 pub struct NewUser<'a> {
@@ -115,6 +123,18 @@ pub fn set_admin(
         .set((users::is_admin.eq(is_admin), users::updated_at.eq(now)))
         .execute(conn)?;
     updated(n, username)
+}
+
+/// Records a credential change: access tokens issued before `now` are refused from now on.
+pub fn set_credentials_changed(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    diesel::update(users::table.find(user_id))
+        .set(users::credentials_changed_at.eq(now))
+        .execute(conn)?;
+    Ok(())
 }
 
 pub fn set_password_hash(

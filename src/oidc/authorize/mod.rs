@@ -129,7 +129,8 @@ async fn proceed(
     }
 }
 
-/// Issues a code and sends it to the client.
+/// Issues a code and sends it to the client. The client and its redirect URI are checked again in the same
+/// transaction: a request that waited for sign-in or consent may have outlived the URI's registration.
 pub async fn issue(
     state: &AppState,
     req: &AuthorizeRequest,
@@ -141,9 +142,35 @@ pub async fn issue(
     let (r, s) = (req.clone(), sign_in.clone());
     let code = state
         .db
-        .run(move |c| flow::issue_code(c, &r, &s, now, ttl))
+        .run(move |c| {
+            crate::db::write_tx(c, |c| {
+                let registered = clients::by_id(c, &r.client_id)?
+                    .is_some_and(|client| client.redirect_uris.contains(&r.redirect_uri));
+                if !registered {
+                    return Ok::<_, crate::db::StoreError>(None);
+                }
+                flow::issue_code(c, &r, &s, now, ttl).map(Some)
+            })
+        })
         .await?;
+    let Some(code) = code else {
+        return Err(PageError::bad_request(
+            "The application's return address is no longer registered with Porta, so Porta will not send \
+             you there. Go back to the application and try again.",
+        ));
+    };
     Ok(response::success(req, &code, &state.settings.issuer, via))
+}
+
+/// How the request can rely on the current sign-in: fresh when the person signed in for this very request.
+pub fn auth_for_pending(session: &TypedSession, authz: &str, sign_in: &SignIn, now: i64) -> Auth {
+    if pending::signed_in_for(session, authz, &sign_in.sid, now) {
+        Auth::Fresh
+    } else {
+        Auth::Session {
+            auth_time: sign_in.auth_time,
+        }
+    }
 }
 
 /// A waiting request and its client, or `None` when the request is unknown or expired.
@@ -187,6 +214,7 @@ pub async fn resume_after_login(
         .map(|c| c.scopes());
     let next = flow::decide(&req, &client, Auth::Fresh, granted.as_ref(), now);
     if next == Next::Consent {
+        pending::mark_signed_in(session, authz, &sign_in.sid, now)?;
         return Ok(Some(crate::web::redirect(
             StatusCode::SEE_OTHER,
             &format!("/consent?authz={authz}"),

@@ -23,6 +23,10 @@ const ID_BYTES: usize = 12;
 struct Pending {
     request: AuthorizeRequest,
     created_at: i64,
+    /// The `sid` of the sign-in made for this very request: it satisfies `prompt=login` and `max_age` on the
+    /// consent page that follows, and no other sign-in does.
+    #[serde(default)]
+    signed_in_for: Option<String>,
 }
 
 fn load(session: &TypedSession, now: i64) -> BTreeMap<String, Pending> {
@@ -63,6 +67,7 @@ pub fn add(
         Pending {
             request,
             created_at: now,
+            signed_in_for: None,
         },
     );
     store(session, &all)?;
@@ -72,6 +77,30 @@ pub fn add(
 /// The waiting request with this id, if it has not expired.
 pub fn get(session: &TypedSession, id: &str, now: i64) -> Option<AuthorizeRequest> {
     load(session, now).remove(id).map(|p| p.request)
+}
+
+/// Records that the person signed in (session `sid`) for this request.
+pub fn mark_signed_in(
+    session: &TypedSession,
+    id: &str,
+    sid: &str,
+    now: i64,
+) -> Result<(), PageError> {
+    let mut all = load(session, now);
+    match all.get_mut(id) {
+        Some(p) => {
+            p.signed_in_for = Some(sid.to_string());
+            store(session, &all)
+        }
+        None => Ok(()),
+    }
+}
+
+/// Whether the sign-in with `sid` was made for this request.
+pub fn signed_in_for(session: &TypedSession, id: &str, sid: &str, now: i64) -> bool {
+    load(session, now)
+        .get(id)
+        .is_some_and(|p| p.signed_in_for.as_deref() == Some(sid))
 }
 
 /// Forgets a request once it is answered.

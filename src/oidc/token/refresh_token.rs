@@ -1,7 +1,12 @@
 //! The `refresh_token` grant (RFC 6749 6, OIDC Core 12): the token is bound to its client and rotated on every
 //! use; presenting an already-rotated token means a copy leaked, so its whole family is revoked (OAuth 2.0
-//! Security BCP 4.14.2). A narrower `scope` may be requested for the new access token, never a wider one; the
+//! Security BCP 4.14.2), unless it comes back within `tokens.refresh_reuse_grace` of its rotation (two tabs
+//! refreshing at once). A narrower `scope` may be requested for the new access token, never a wider one; the
 //! new refresh token keeps the original grant's scope (RFC 6749 6). A disabled user gets nothing.
+//!
+//! An online token (granted without `offline_access`) lives only as long as its SSO session: once the session
+//! has ended, however it ended, the family is revoked on its next use. Every family ends at its absolute
+//! `family_expires_at`, which rotation never moves.
 
 use crate::config::Settings;
 use crate::crypto::secrets;
@@ -54,6 +59,20 @@ pub fn exchange(
     }
 }
 
+/// Whether the SSO session an online token is bound to is still live.
+pub fn session_alive(
+    c: &mut AnyConnection,
+    settings: &Settings,
+    token: &refresh_tokens::RefreshToken,
+    now: i64,
+) -> Result<bool, crate::db::StoreError> {
+    let Some(sid) = &token.sid else {
+        return Ok(false);
+    };
+    let lifetimes = crate::session::Lifetimes::from_settings(&settings.sessions);
+    crate::session::is_live(c, lifetimes, sid, &token.user_id, now)
+}
+
 /// Rotates the token inside the write transaction. Refusals roll back; a reuse commits the family's revocation.
 fn rotate(
     c: &mut AnyConnection,
@@ -63,8 +82,19 @@ fn rotate(
     requested: Option<Scopes>,
     now: i64,
 ) -> Result<Outcome, TxError> {
+    let grace = super::secs(settings.tokens.refresh_reuse_grace);
     let old = match refresh_tokens::claim(c, token_hash, now)? {
         Claimed::Invalid => return Ok(Outcome::Invalid),
+        // Within the grace window a rotated token may be used again: another successor is issued.
+        Claimed::Reused(old)
+            if grace > 0
+                && old
+                    .rotated_at
+                    .is_some_and(|r| now.saturating_sub(r) <= grace)
+                && old.expires_at > now =>
+        {
+            old
+        }
         Claimed::Reused(old) => {
             refresh_tokens::revoke_family(c, &old.family_id, now)?;
             audit::record(
@@ -100,8 +130,13 @@ fn rotate(
         _ => granted,
     };
     let user = users::by_id(c, &old.user_id)?
-        .filter(|u| !u.disabled)
+        .filter(|u| u.accepts_token_issued_at(old.created_at))
         .ok_or_else(|| OAuthError::invalid_grant("the user is no longer allowed to sign in"))?;
+    if !old.offline && !session_alive(c, settings, &old, now)? {
+        // The sign-in this token followed has ended: nothing more comes from this family.
+        refresh_tokens::revoke_family(c, &old.family_id, now)?;
+        return Ok(Outcome::Invalid);
+    }
     let req = TokenRequest {
         client_id: client.id.clone(),
         scopes,

@@ -306,7 +306,7 @@ async fn end_all_confirm(
             let admin = recent_admin(&req, &state, &session, &back).await?;
             let user = load(&state, username.clone()).await?;
             let message = format!(
-                "Every sign-in session of {} ends at once, on every instance. They must sign in again everywhere.",
+                "Every sign-in session of {} ends at once, on every instance, and every refresh token they hold (offline ones too) is revoked; applications registered for back-channel logout are told. They must sign in again everywhere.",
                 user.username
             );
             Ok(page(&Confirm {
