@@ -30,6 +30,7 @@ both_backends! {
 
         assert_eq!(pass(&app).await, PassReport::default(), "nothing queued yet");
         end_session(&app, &browser, &code).await;
+        assert_eq!(rp.seen(|s| s.attempts.len()), 0, "the logout response did not wait for a delivery");
         let queued = outbox(&app).await;
         assert_eq!(queued.len(), 1, "one message, for the client with a back-channel URI");
         assert_eq!(queued[0].client_id, with_bc);

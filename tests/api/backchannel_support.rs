@@ -217,19 +217,31 @@ pub async fn signed_in(app: &TestApp, client_id: &str) -> (reqwest::Client, Stri
     (browser, code)
 }
 
-/// Ends the SSO session that issued `code`.
-pub async fn end_session(app: &TestApp, _browser: &reqwest::Client, code: &str) {
-    let (user_id, sid) = session_of(app, code).await;
+/// Ends the SSO session that issued `code` the way a relying party does: RP-initiated logout (`POST /logout`)
+/// with an ID token of that session as `id_token_hint`.
+pub async fn end_session(app: &TestApp, browser: &reqwest::Client, code: &str) {
+    let row = code_row(app, code).await;
     let now = app.clock.now();
-    app.state
-        .db
-        .run(move |c| {
-            porta::db::write_tx(c, |c| {
-                porta::backchannel::enqueue_session_ended(c, &user_id, &sid, now)
-            })
-        })
+    let claims = json!({
+        "iss": app.address, "sub": row.user_id, "aud": row.client_id, "azp": row.client_id,
+        "iat": now, "exp": now + 3600, "auth_time": row.auth_time, "sid": row.sid,
+    });
+    let keys = app.state.keys.current();
+    let hint = tokio::task::spawn_blocking(move || keys.sign("JWT", &claims))
         .await
-        .expect("enqueue");
+        .unwrap()
+        .expect("sign the hint");
+    let res = browser
+        .post(app.url("/logout"))
+        .form(&[
+            ("id_token_hint", hint.as_str()),
+            ("post_logout_redirect_uri", LOGOUT_REDIRECT),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    assert_eq!(crate::sso::location(&res), LOGOUT_REDIRECT);
 }
 
 /// One delivery pass of `app` at its clock's now.
