@@ -24,6 +24,10 @@ const BATCH: i64 = 100;
 const BACKOFF_BASE_SECS: i64 = 5;
 /// Longest wait between two attempts.
 const BACKOFF_MAX_SECS: i64 = 3600;
+/// Settled messages stay this long, for the console's delivery history and the audit trail's context.
+const SETTLED_KEEP_SECS: i64 = 7 * 86_400;
+/// How often the loop deletes old settled messages.
+const PURGE_EVERY_SECS: i64 = 3600;
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -285,11 +289,23 @@ pub fn spawn(state: web::Data<AppState>) {
         let mut interval = actix_web::rt::time::interval(every);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         interval.tick().await;
+        let mut purged_at = i64::MIN;
         loop {
             interval.tick().await;
             let now = state.now();
             if let Err(e) = deliverer.run_pass(&state, now).await {
                 tracing::warn!(error = %e, "back-channel logout delivery pass failed; it runs again next interval");
+            }
+            if now.saturating_sub(purged_at) >= PURGE_EVERY_SECS {
+                purged_at = now;
+                let before = now - SETTLED_KEEP_SECS;
+                if let Err(e) = state
+                    .db
+                    .run(move |c| logout_outbox::purge_settled(c, before))
+                    .await
+                {
+                    tracing::warn!(error = %e, "purging settled back-channel logout messages failed");
+                }
             }
         }
     });

@@ -13,7 +13,7 @@ use porta::db::models::session_clients;
 use reqwest::StatusCode;
 
 use crate::backchannel_support::*;
-use crate::helpers::{TestApp, test_settings};
+use crate::helpers::{TestApp, spawn_app_with, test_settings};
 use crate::sso::{get, sign_in_admin};
 
 both_backends! {
@@ -161,6 +161,26 @@ both_backends! {
         assert!(html.contains("<td>failed</td>") && html.contains("HTTP 500"), "{html}");
     }
 
+    async fn the_serving_instance_delivers_by_itself_and_purges_old_messages(backend: Backend) {
+        // The spawned loop of `porta serve`, at a short interval: real time passes here, so the test polls.
+        let app = spawn_app_with(backend, |s| {
+            s.backchannel.poll_interval = std::time::Duration::from_millis(100);
+        })
+        .await;
+        let rp = Receiver::start(&app).await;
+        let client = register_rp(&app, "Notes", Some(&rp.uri)).await;
+        let (browser, code) = signed_in(&app, &client).await;
+        end_session(&app, &browser, &code).await;
+        eventually("the loop delivers", || async { rp.seen(|s| s.accepted.len()) == 1 }).await;
+        eventually("the row is settled", || async {
+            outbox(&app).await.iter().all(|r| r.delivered_at.is_some())
+        })
+        .await;
+        app.clock.advance(8 * 86_400);
+        eventually("settled rows a week old are purged", || async { outbox(&app).await.is_empty() }).await;
+        assert_eq!(rp.seen(|s| s.attempts.len()), 1);
+    }
+
     async fn two_instances_on_one_database_deliver_each_token_exactly_once(backend: Backend) {
         let app = spawn_quiet(backend, |_| {}).await;
         let other = second_instance(&app).await;
@@ -226,4 +246,17 @@ async fn second_instance(app: &TestApp) -> actix_web::web::Data<porta::startup::
     let state = instance.state.clone();
     actix_rt::spawn(instance.run_until_stopped());
     state
+}
+
+/// Waits (real time, up to ten seconds) until `check` holds: only for the spawned loop, which runs on its own.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !check().await {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        actix_rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }

@@ -176,3 +176,15 @@ pub fn all(conn: &mut AnyConnection) -> Result<Vec<OutboxRow>, StoreError> {
         .order((logout_outbox::created_at.asc(), logout_outbox::id.asc()))
         .load(conn)?)
 }
+
+/// Deletes messages delivered or given up before `before`; what is still pending is kept whatever its age.
+pub fn purge_settled(conn: &mut AnyConnection, before: i64) -> Result<usize, StoreError> {
+    Ok(diesel::delete(
+        logout_outbox::table.filter(
+            logout_outbox::delivered_at
+                .lt(before)
+                .or(logout_outbox::failed_at.lt(before)),
+        ),
+    )
+    .execute(conn)?)
+}
