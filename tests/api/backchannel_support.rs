@@ -37,7 +37,8 @@ struct ReceiverState {
     status: AtomicU16,
     jwks: JwkSet,
     issuer: String,
-    clock: TestClock,
+    /// Judges whether `iat` is recent.
+    clock: Arc<dyn Clock>,
     seen: Mutex<Seen>,
 }
 
@@ -50,18 +51,30 @@ pub struct Receiver {
 impl Receiver {
     /// Starts on `listener`, verifying against the JWKS `app` serves now.
     pub async fn start_on(app: &TestApp, listener: TcpListener) -> Receiver {
-        let jwks: JwkSet = reqwest::get(app.url("/jwks.json"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let clock: TestClock = app.clock.clone();
+        Self::serve(
+            listener,
+            &app.address,
+            &app.url("/jwks.json"),
+            Arc::new(clock),
+        )
+        .await
+    }
+
+    /// Starts on `listener` for the provider `issuer`, verifying against the JWKS at `jwks_url` now.
+    pub async fn serve(
+        listener: TcpListener,
+        issuer: &str,
+        jwks_url: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Receiver {
+        let jwks: JwkSet = reqwest::get(jwks_url).await.unwrap().json().await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = Arc::new(ReceiverState {
             status: AtomicU16::new(200),
             jwks,
-            issuer: app.address.clone(),
-            clock: app.clock.clone(),
+            issuer: issuer.to_string(),
+            clock,
             seen: Mutex::new(Seen::default()),
         });
         let data = web::Data::from(state.clone());

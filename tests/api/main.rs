@@ -9,6 +9,7 @@ mod admin_browser;
 mod authorize;
 mod backchannel;
 mod backchannel_clients;
+mod backchannel_scale_out;
 mod backchannel_support;
 mod bad_input;
 mod cli;
