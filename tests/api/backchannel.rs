@@ -181,6 +181,27 @@ both_backends! {
         assert_eq!(rp.seen(|s| s.attempts.len()), 1);
     }
 
+    async fn a_message_for_a_client_that_dropped_its_uri_is_given_up(backend: Backend) {
+        let app = spawn_quiet(backend, |_| {}).await;
+        let rp = Receiver::start(&app).await;
+        let client = register_rp(&app, "Notes", Some(&rp.uri)).await;
+        let (browser, code) = signed_in(&app, &client).await;
+        end_session(&app, &browser, &code).await;
+        let (cid, now) = (client.clone(), app.clock.now());
+        app.state.db.run(move |c| {
+            let change = porta::manage::clients::ClientUpdate {
+                backchannel_logout_uri: Some(None),
+                ..Default::default()
+            };
+            porta::manage::clients::update(c, &cid, &change, &porta::manage::Actor::cli(), now)
+        }).await.map_err(|e| e.to_string()).unwrap();
+
+        assert_eq!(pass(&app).await.failed, 1, "nowhere to send it: no retries");
+        assert_eq!(rp.seen(|s| s.attempts.len()), 0);
+        let row = &outbox(&app).await[0];
+        assert_eq!(row.last_error.as_deref(), Some("the client no longer has a back-channel logout URI"));
+    }
+
     async fn two_instances_on_one_database_deliver_each_token_exactly_once(backend: Backend) {
         let app = spawn_quiet(backend, |_| {}).await;
         let other = second_instance(&app).await;
