@@ -18,6 +18,7 @@ mod keys;
 mod login;
 mod logout;
 mod observability;
+mod operations;
 mod rp_flow;
 mod scale_out;
 mod security_events;
