@@ -42,8 +42,10 @@ pub enum ClientCommand {
     },
     /// Change a client's settings; what is not named stays as it is.
     Update {
+        /// Client ids are base64url and may start with '-'.
         #[arg(allow_hyphen_values = true)]
         client_id: String,
+        /// A new display name.
         #[arg(long)]
         name: Option<String>,
         /// Replaces the redirect URIs (repeatable).
@@ -58,8 +60,10 @@ pub enum ClientCommand {
         /// Removes the back-channel logout URI: the client is no longer sent logout tokens.
         #[arg(long)]
         no_backchannel_logout: bool,
+        /// Whether the client needs `sid` in logout tokens (Porta always sends it).
         #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
         backchannel_logout_session_required: Option<bool>,
+        /// Whether authorization requests without PKCE are refused.
         #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
         require_pkce: Option<bool>,
     },
