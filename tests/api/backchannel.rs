@@ -107,6 +107,18 @@ both_backends! {
         assert!(row.delivered_at.is_some() && row.last_error.is_none());
     }
 
+    async fn redirects_from_the_receiver_are_not_followed(backend: Backend) {
+        let app = spawn_quiet(backend, |_| {}).await;
+        let rp = Receiver::start(&app).await;
+        rp.answer(307);
+        let client = register_rp(&app, "Notes", Some(&rp.uri)).await;
+        let (browser, code) = signed_in(&app, &client).await;
+        end_session(&app, &browser, &code).await;
+        assert_eq!(pass(&app).await.retrying, 1);
+        assert_eq!(rp.seen(|s| s.attempts.len()), 1, "one POST, the redirect not followed");
+        assert_eq!(outbox(&app).await[0].last_error.as_deref(), Some("HTTP 307"));
+    }
+
     async fn a_closed_port_is_retried_and_delivered_once_the_receiver_listens(backend: Backend) {
         let app = spawn_quiet(backend, |_| {}).await;
         let port = {

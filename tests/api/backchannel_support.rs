@@ -130,7 +130,13 @@ async fn receive(
             if status == 200 {
                 seen.accepted.push(claims);
             }
-            HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap()).finish()
+            let mut res =
+                HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap());
+            if (300..400).contains(&status) {
+                // Back to this endpoint: a sender that followed redirects would POST here again.
+                res.insert_header((actix_web::http::header::LOCATION, "/bc"));
+            }
+            res.finish()
         }
         Err(why) => {
             state.seen.lock().unwrap().rejected.push(why);
