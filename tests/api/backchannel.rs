@@ -119,6 +119,25 @@ both_backends! {
         assert_eq!(outbox(&app).await[0].last_error.as_deref(), Some("HTTP 307"));
     }
 
+    async fn a_message_held_by_an_instance_that_died_is_sent_once_its_lease_runs_out(backend: Backend) {
+        let app = spawn_quiet(backend, |_| {}).await;
+        let rp = Receiver::start(&app).await;
+        let client = register_rp(&app, "Notes", Some(&rp.uri)).await;
+        let (browser, code) = signed_in(&app, &client).await;
+        end_session(&app, &browser, &code).await;
+        // Another instance claimed it and was killed before sending: the claim is all that is left of it.
+        let (id, now) = (outbox(&app).await[0].id.clone(), app.clock.now());
+        let held = app.state.db
+            .run(move |c| porta::db::models::logout_outbox::claim(c, &id, now, now + 40))
+            .await
+            .unwrap();
+        assert!(held.is_some());
+        assert_eq!(pass(&app).await.attempted(), 0, "held by the other instance");
+        app.clock.advance(41);
+        assert_eq!(pass(&app).await.delivered, 1);
+        assert_eq!(rp.seen(|s| s.attempts.len()), 1);
+    }
+
     async fn a_closed_port_is_retried_and_delivered_once_the_receiver_listens(backend: Backend) {
         let app = spawn_quiet(backend, |_| {}).await;
         let port = {
