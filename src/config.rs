@@ -27,6 +27,9 @@ pub struct Settings {
     /// The master key itself (base64, 32 bytes), for several instances; wins over the file.
     #[serde(skip_serializing)]
     pub master_key: Option<String>,
+    /// The master key before a rotation (base64), so instances open rows sealed under either during a roll-out.
+    #[serde(skip_serializing)]
+    pub master_key_previous: Option<String>,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
     /// Load balancers whose `X-Forwarded-For` is believed for the client address (throttling, audit).
@@ -152,6 +155,7 @@ impl Default for Settings {
             database_pool_size: 8,
             master_key_file: PathBuf::from("keys/master.key"),
             master_key: None,
+            master_key_previous: None,
             log_format: LogFormat::Text,
             trusted_proxies: Vec::new(),
             keys: KeySettings::default(),
@@ -392,6 +396,9 @@ impl Settings {
         if self.master_key.is_some() {
             s.push_str("# master_key is set (hidden)\n");
         }
+        if self.master_key_previous.is_some() {
+            s.push_str("# master_key_previous is set (hidden)\n");
+        }
         s
     }
 }
@@ -441,7 +448,7 @@ fn known_keys() -> std::collections::BTreeSet<String> {
             keys.insert(k);
         }
     }
-    keys.extend(["master_key".to_string(), "metrics.bearer_token".to_string()]);
+    keys.extend(["master_key", "master_key_previous", "metrics.bearer_token"].map(str::to_string));
     keys
 }
 

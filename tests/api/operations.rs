@@ -5,7 +5,7 @@ use porta::clock::Clock;
 use porta::db::models::audit;
 use reqwest::StatusCode;
 
-use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, TEST_MASTER_KEY, TestApp, spawn_app, spawn_app_with};
 
 /// `porta ARGS` against the test server's database, run off the test's async thread so the server and the
 /// test's own tasks keep running meanwhile.
@@ -14,9 +14,8 @@ async fn porta(app: &TestApp, args: &[&str]) -> std::process::Output {
     std::fs::write(
         &config,
         format!(
-            "database_url = \"{}\"\nmaster_key_file = \"{}\"\n",
-            app.db.url,
-            app.db.dir.path().join("master.key").display()
+            "database_url = \"{}\"\nmaster_key = \"{}\"\n",
+            app.db.url, TEST_MASTER_KEY
         ),
     )
     .unwrap();
@@ -133,4 +132,103 @@ async fn a_postgres_backup_points_to_pg_dump() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("pg_dump"));
     assert!(!target.exists());
+}
+
+/// A new master key (base64 of 32 bytes), different from the test key.
+const NEW_MASTER_KEY: &str = "bmV3LXBvcnRhLXRlc3QtbWFzdGVyLWtleS0zMi1iISE=";
+
+async fn sealed_rows(app: &TestApp) -> Vec<(String, String, Option<Vec<u8>>)> {
+    app.state
+        .db
+        .run(porta::db::models::signing_keys::all)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.kid, k.master_key_id, k.sealed_private))
+        .collect()
+}
+
+both_backends! {
+    async fn master_key_rotation_reseals_every_key_and_instances_roll_over(b: Backend) {
+        let app = spawn_app(b).await;
+        let before = sealed_rows(&app).await;
+        let new_file = app.db.dir.path().join("new.key");
+        std::fs::write(&new_file, NEW_MASTER_KEY).unwrap();
+        let out = porta(&app, &["keys", "rotate-master", "--new-key-file", new_file.to_str().unwrap(), "--json"]).await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let sealed = before.iter().filter(|(_, _, s)| s.is_some()).count();
+        assert_eq!(report["keys"].as_u64(), Some(sealed as u64));
+        let new_id = report["to"].as_str().unwrap().to_string();
+        let after = sealed_rows(&app).await;
+        for ((kid, old_id, old_blob), (kid2, id, blob)) in before.iter().zip(&after) {
+            assert_eq!(kid, kid2);
+            if old_blob.is_some() {
+                assert_eq!(id, &new_id, "every sealed key records the new master key id");
+                assert_ne!(old_id, id);
+                assert_ne!(old_blob, blob);
+            }
+        }
+        let audited = app.state.db.run(|c| porta::db::models::audit::list(
+            c,
+            &porta::db::models::audit::Filter::default(),
+            1000,
+            0,
+        )).await.unwrap();
+        assert_eq!(audited.iter().filter(|e| e.action == "keys.rotate_master").count(), 1);
+
+        // During the roll-out an instance with the new key and the old one as previous serves, and so does one with
+        // the new key alone; one with only the old key refuses to start rather than replace the keys.
+        let url = app.db.url.clone();
+        for previous in [Some(TEST_MASTER_KEY), None] {
+            let url = url.clone();
+            let other = spawn_app_with(b, move |s| {
+                s.database_url = url;
+                s.master_key = Some(NEW_MASTER_KEY.into());
+                s.master_key_previous = previous.map(str::to_string);
+            })
+            .await;
+            let ready = other.client.get(other.url("/readyz")).send().await.unwrap();
+            assert_eq!(ready.status(), StatusCode::OK);
+        }
+        let stored = app.state.db.run(porta::db::models::signing_keys::all).await.unwrap();
+        let old_only = porta::config::Settings {
+            master_key: Some(TEST_MASTER_KEY.into()),
+            ..porta::config::Settings::default()
+        };
+        let e = porta::keys::check_master_key(&old_only, &stored).unwrap_err().to_string();
+        assert!(e.contains(&new_id), "{e}");
+    }
+
+    async fn a_master_key_rotation_that_cannot_open_a_key_changes_nothing(b: Backend) {
+        let app = spawn_app(b).await;
+        // One row is damaged: it no longer opens with the master key it names.
+        let victim = sealed_rows(&app).await.into_iter().find(|(_, _, s)| s.is_some()).unwrap().0;
+        let kid = victim.clone();
+        app.state.db.run(move |c| {
+            let key = porta::db::models::signing_keys::find(c, &kid)?;
+            let mut blob = key.sealed_private.unwrap();
+            let last = blob.len() - 1;
+            blob[last] ^= 1;
+            porta::db::models::signing_keys::set_sealed(c, &kid, &blob, &key.master_key_id)
+        }).await.unwrap();
+        let before = sealed_rows(&app).await;
+        let new_file = app.db.dir.path().join("new.key");
+        std::fs::write(&new_file, NEW_MASTER_KEY).unwrap();
+        let out = porta(&app, &["keys", "rotate-master", "--new-key-file", new_file.to_str().unwrap()]).await;
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&victim), "the error names the key: {err}");
+        assert_eq!(sealed_rows(&app).await, before, "nothing changed");
+
+        // The same through the library with the wrong master key: the error names every key and the ids tried.
+        let wrong = porta::keys::MasterKey::parse(NEW_MASTER_KEY).unwrap();
+        let target = porta::keys::MasterKey::generate().unwrap();
+        let now = app.clock.now();
+        let e = app.state.db.run(move |c| {
+            Ok::<_, porta::db::StoreError>(porta::keys::reseal::reseal_all(c, &[&wrong], &target, "test", now))
+        }).await.unwrap().unwrap_err().to_string();
+        assert!(e.contains("nothing was changed") && e.contains(&victim), "{e}");
+        assert_eq!(sealed_rows(&app).await, before);
+    }
 }
