@@ -1,10 +1,13 @@
 //! A small relying party for Porta, built on the standard `openidconnect` crate: discovery, the authorization
 //! code flow with PKCE, the ID token verified from the JWKS (signature, nonce, at_hash), userinfo, a page showing
-//! the claims, and logout through Porta's `end_session_endpoint` (RP-Initiated Logout 1.0).
+//! the claims, logout through Porta's `end_session_endpoint` (RP-Initiated Logout 1.0), and a back-channel
+//! logout endpoint, `POST /backchannel-logout` (Back-Channel Logout 1.0), that ends the local sessions of an SSO
+//! session Porta says has ended.
 //!
 //! ```text
 //! porta client add --name "Demo" --first-party \
-//!     --redirect-uri http://127.0.0.1:3000/callback --post-logout-redirect-uri http://127.0.0.1:3000/
+//!     --redirect-uri http://127.0.0.1:3000/callback --post-logout-redirect-uri http://127.0.0.1:3000/ \
+//!     --backchannel-logout-uri http://127.0.0.1:3000/backchannel-logout --backchannel-logout-session-required
 //! cargo run --example relying_party -- --issuer http://127.0.0.1:8080 --client-id ID --client-secret SECRET --port 3000
 //! ```
 //!
@@ -30,6 +33,9 @@ use openidconnect::{
     ProviderMetadataWithLogout, RedirectUrl, Scope, TokenResponse,
 };
 use serde::Deserialize;
+
+#[path = "relying_party/backchannel.rs"]
+mod backchannel;
 
 type Client = CoreClient<
     EndpointSet,
@@ -97,6 +103,9 @@ struct Pending {
 /// A signed-in visitor.
 struct Visitor {
     id_token: CoreIdToken,
+    /// The Porta session (`sid`) and user (`sub`) behind it, matched by back-channel logout.
+    sid: Option<String>,
+    sub: String,
     claims: Vec<(String, String)>,
     userinfo: Vec<(String, String)>,
 }
@@ -106,6 +115,9 @@ struct Rp {
     client: Client,
     http: reqwest::Client,
     end_session: Option<openidconnect::EndSessionUrl>,
+    /// Porta's JWKS, for logout tokens (fetched on the first one, again for an unknown kid).
+    jwks_uri: String,
+    jwks: Mutex<jsonwebtoken::jwk::JwkSet>,
     pending: Mutex<HashMap<String, Pending>>,
     visitors: Mutex<HashMap<String, Visitor>>,
 }
@@ -136,6 +148,7 @@ async fn main() -> std::io::Result<()> {
             std::io::Error::other(format!("discovery at {} failed: {e}", config.issuer))
         })?;
     let end_session = metadata.additional_metadata().end_session_endpoint.clone();
+    let jwks_uri = metadata.jwks_uri().url().to_string();
     let redirect =
         RedirectUrl::new(format!("{}/callback", config.base())).map_err(std::io::Error::other)?;
     let client = CoreClient::from_provider_metadata(
@@ -155,6 +168,8 @@ async fn main() -> std::io::Result<()> {
         client,
         http,
         end_session,
+        jwks_uri,
+        jwks: Mutex::new(jsonwebtoken::jwk::JwkSet { keys: Vec::new() }),
         pending: Mutex::new(HashMap::new()),
         visitors: Mutex::new(HashMap::new()),
     });
@@ -165,6 +180,10 @@ async fn main() -> std::io::Result<()> {
             .route("/login", web::get().to(login))
             .route("/callback", web::get().to(callback))
             .route("/logout", web::get().to(logout))
+            .route(
+                "/backchannel-logout",
+                web::post().to(backchannel::backchannel_logout),
+            )
     })
     .bind(("127.0.0.1", port))?
     .run()
@@ -294,7 +313,13 @@ async fn finish(rp: &Rp, code: &str, pending: Pending) -> Result<Visitor, String
         .map_err(|e| format!("userinfo failed: {e}"))?;
     // Shown from the verified token's payload, so claims the library has no field for (`sid`) appear too.
     let shown = raw_claims(&id_token.to_string()).unwrap_or_else(|| flatten(&claims));
+    let sid = shown
+        .iter()
+        .find(|(k, _)| k == "sid")
+        .and_then(|(_, v)| serde_json::from_str::<String>(v).ok());
     Ok(Visitor {
+        sid,
+        sub: claims.subject().to_string(),
         id_token,
         claims: shown,
         userinfo: flatten(&userinfo),

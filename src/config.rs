@@ -27,6 +27,9 @@ pub struct Settings {
     /// The master key itself (base64, 32 bytes), for several instances; wins over the file.
     #[serde(skip_serializing)]
     pub master_key: Option<String>,
+    /// The master key before a rotation (base64), so instances open rows sealed under either during a roll-out.
+    #[serde(skip_serializing)]
+    pub master_key_previous: Option<String>,
     /// `text` or `json` log lines.
     pub log_format: LogFormat,
     /// Load balancers whose `X-Forwarded-For` is believed for the client address (throttling, audit).
@@ -152,6 +155,7 @@ impl Default for Settings {
             database_pool_size: 8,
             master_key_file: PathBuf::from("keys/master.key"),
             master_key: None,
+            master_key_previous: None,
             log_format: LogFormat::Text,
             trusted_proxies: Vec::new(),
             keys: KeySettings::default(),
@@ -259,7 +263,20 @@ impl Settings {
             }
             None => {}
         }
-        let env = env.ignore(NOT_SETTINGS).split("__");
+        // Variables that name no setting (Kubernetes' `PORTA_PORT`, a script's `PORTA_BIN`) are not ours: warn and
+        // leave them out. A known setting with a bad value stays an error.
+        let known = known_keys();
+        let unknown = unknown_env_vars(std::env::vars().map(|(k, _)| k), &known);
+        if !unknown.is_empty() {
+            eprintln!(
+                "warning: ignoring environment variables that are not Porta settings: {}",
+                unknown.join(", ")
+            );
+        }
+        let env = env
+            .ignore(NOT_SETTINGS)
+            .filter(move |k| known.contains(&env_key(k.as_str())))
+            .split("__");
         let settings: Settings = fig.merge(env).extract().map_err(describe)?;
         settings.validate()?;
         Ok(settings)
@@ -379,6 +396,9 @@ impl Settings {
         if self.master_key.is_some() {
             s.push_str("# master_key is set (hidden)\n");
         }
+        if self.master_key_previous.is_some() {
+            s.push_str("# master_key_previous is set (hidden)\n");
+        }
         s
     }
 }
@@ -432,6 +452,44 @@ fn redact_url(url: &str) -> String {
         u.query_pairs_mut().clear().extend_pairs(pairs);
     }
     u.to_string()
+}
+
+/// Every setting's dotted name (`issuer`, `keys.rotation_period`), from the defaults plus the secrets they leave
+/// out when printed.
+fn known_keys() -> std::collections::BTreeSet<String> {
+    let mut keys = std::collections::BTreeSet::new();
+    if let Ok(serde_json::Value::Object(map)) = serde_json::to_value(Settings::default()) {
+        for (k, v) in map {
+            if let serde_json::Value::Object(inner) = v {
+                keys.extend(inner.keys().map(|ik| format!("{k}.{ik}")));
+            }
+            keys.insert(k);
+        }
+    }
+    keys.extend(["master_key", "master_key_previous", "metrics.bearer_token"].map(str::to_string));
+    keys
+}
+
+/// The dotted name a `PORTA_` variable (without its prefix) would set: `KEYS__ROTATION_PERIOD` is
+/// `keys.rotation_period`.
+fn env_key(var: &str) -> String {
+    var.to_ascii_lowercase().replace("__", ".")
+}
+
+/// The `PORTA_*` variables among `vars` that name no setting (and are not one of Porta's other variables).
+fn unknown_env_vars(
+    vars: impl Iterator<Item = String>,
+    known: &std::collections::BTreeSet<String>,
+) -> Vec<String> {
+    let mut unknown: Vec<String> = vars
+        .filter_map(|v| {
+            let rest = v.strip_prefix("PORTA_")?;
+            let ours = NOT_SETTINGS.iter().any(|n| n.eq_ignore_ascii_case(rest));
+            (!ours && !known.contains(&env_key(rest))).then_some(v)
+        })
+        .collect();
+    unknown.sort();
+    unknown
 }
 
 fn fmt(d: Duration) -> String {
@@ -538,6 +596,40 @@ mod tests {
             .unwrap_err()
             .0;
         assert!(e.starts_with("issuer:"), "{e}");
+    }
+
+    #[test]
+    fn environment_that_is_not_ours_is_ignored_with_a_warning() {
+        // Kubernetes injects these into every pod of a Service named `porta`.
+        let s = load(
+            "",
+            &[
+                ("PORTA_PORT", "tcp://10.0.0.1:8080"),
+                ("PORTA_SERVICE_HOST", "10.0.0.1"),
+                ("PORTA_PORT_8080_TCP", "tcp://10.0.0.1:8080"),
+                ("PORTA_BIN", "/usr/local/bin/porta"),
+                ("PORTA_LISTEN", "0.0.0.0:9000"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.listen, "0.0.0.0:9000");
+        let known = known_keys();
+        let vars = [
+            "PORTA_PORT",
+            "PORTA_LISTEN",
+            "PORTA_KEYS__RSA_BITS",
+            "PORTA_CONFIG",
+            "HOME",
+        ];
+        assert_eq!(
+            unknown_env_vars(vars.iter().map(|v| v.to_string()), &known),
+            vec!["PORTA_PORT".to_string()]
+        );
+        // A known setting with a bad value is still an error.
+        let e = load("", &[("PORTA_KEYS__RSA_BITS", "many")]).unwrap_err().0;
+        assert!(e.starts_with("keys.rsa_bits"), "{e}");
+        // And an unknown key in the file too.
+        assert!(load("[keys]\ncolour = 1\n", &[]).is_err());
     }
 
     #[test]

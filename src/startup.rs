@@ -92,6 +92,7 @@ impl Application {
             keys: Arc::new(keys),
         });
         crate::jobs::spawn(state.clone());
+        crate::backchannel::deliver::spawn(state.clone());
         // Install the metrics recorder before the first request so every request is counted.
         crate::metrics::handle();
         let port = listener.local_addr()?.port();

@@ -1,6 +1,9 @@
 //! OIDC Back-Channel Logout 1.0: when an SSO session ends, every client that got a code in it and registered a
 //! `backchannel_logout_uri` is sent a logout token. `enqueue_session_ended` runs inside the transaction of the
-//! event that ended the session and only writes outbox rows; delivery happens later, off the request path.
+//! event that ended the session and only writes outbox rows; delivery happens later, off the request path
+//! (`deliver`).
+
+pub mod deliver;
 
 use crate::db::models::{clients, logout_outbox, session_clients};
 use crate::db::{AnyConnection, StoreError};

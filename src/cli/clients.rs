@@ -5,7 +5,9 @@ use clap::Subcommand;
 use crate::config::Settings;
 use crate::db::models::clients;
 use crate::manage::Actor;
-use crate::manage::clients::{self as manage, NewClientInput, Registered};
+use crate::manage::clients::{
+    self as manage, ClientOptions, ClientUpdate, NewClientInput, Registered,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum ClientCommand {
@@ -28,6 +30,42 @@ pub enum ClientCommand {
         /// Skip the consent page for this client.
         #[arg(long)]
         first_party: bool,
+        /// Where logout tokens are POSTed when a session this client took part in ends (https unless loopback).
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// The client needs `sid` in logout tokens (Porta always sends it).
+        #[arg(long)]
+        backchannel_logout_session_required: bool,
+        /// Refuse authorization requests without PKCE, even for a confidential client.
+        #[arg(long)]
+        require_pkce: bool,
+    },
+    /// Change a client's settings; what is not named stays as it is.
+    Update {
+        /// Client ids are base64url and may start with '-'.
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        /// A new display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Replaces the redirect URIs (repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// Replaces the post-logout redirect URIs (repeatable).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Sets the back-channel logout URI.
+        #[arg(long, conflicts_with = "no_backchannel_logout")]
+        backchannel_logout_uri: Option<String>,
+        /// Removes the back-channel logout URI: the client is no longer sent logout tokens.
+        #[arg(long)]
+        no_backchannel_logout: bool,
+        /// Whether the client needs `sid` in logout tokens (Porta always sends it).
+        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
+        backchannel_logout_session_required: Option<bool>,
+        /// Whether authorization requests without PKCE are refused.
+        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
+        require_pkce: Option<bool>,
     },
     /// List clients.
     List,
@@ -65,6 +103,9 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
             public,
             grant_types,
             first_party,
+            backchannel_logout_uri,
+            backchannel_logout_session_required,
+            require_pkce,
         } => {
             let input = NewClientInput {
                 name: name.clone(),
@@ -74,8 +115,55 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
                 grant_types: grant_types.clone(),
                 first_party: *first_party,
             };
-            let r = manage::add(&mut conn, &input, &actor, now)?;
+            let options = ClientOptions {
+                backchannel_logout_uri: backchannel_logout_uri.clone(),
+                backchannel_logout_session_required: *backchannel_logout_session_required,
+                require_pkce: *require_pkce,
+            };
+            let r = manage::add_with(&mut conn, &input, &options, &actor, now)?;
             print_registered(json, &r)
+        }
+        ClientCommand::Update {
+            client_id,
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            backchannel_logout_uri,
+            no_backchannel_logout,
+            backchannel_logout_session_required,
+            require_pkce,
+        } => {
+            let change = ClientUpdate {
+                name: name.clone(),
+                redirect_uris: (!redirect_uris.is_empty()).then(|| redirect_uris.clone()),
+                post_logout_redirect_uris: (!post_logout_redirect_uris.is_empty())
+                    .then(|| post_logout_redirect_uris.clone()),
+                backchannel_logout_uri: if *no_backchannel_logout {
+                    Some(None)
+                } else {
+                    backchannel_logout_uri.clone().map(Some)
+                },
+                backchannel_logout_session_required: *backchannel_logout_session_required,
+                require_pkce: *require_pkce,
+            };
+            let c = manage::update(&mut conn, client_id, &change, &actor, now)?;
+            super::output(json, &c, || {
+                format!(
+                    "updated client {}\n  name: {}\n  redirect URIs: {}\n  post-logout redirect URIs: {}\n  \
+                     back-channel logout URI: {}{}\n  require PKCE: {}",
+                    c.id,
+                    c.name,
+                    c.redirect_uris.join(" "),
+                    c.post_logout_redirect_uris.join(" "),
+                    c.backchannel_logout_uri.as_deref().unwrap_or("(none)"),
+                    if c.backchannel_logout_session_required {
+                        " (session required)"
+                    } else {
+                        ""
+                    },
+                    c.require_pkce
+                )
+            })
         }
         ClientCommand::List => {
             let list = clients::list(&mut conn)?;

@@ -8,7 +8,9 @@ use serde::Serialize;
 use crate::clock::format_time;
 use crate::config::Settings;
 use crate::db::models::signing_keys as rows;
-use crate::keys::{self, Changes, KeyGenerator, Timing, lifecycle, rotation};
+use crate::keys::{
+    self, Changes, KeyGenerator, MasterKey, Timing, lifecycle, master, reseal, rotation,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
@@ -25,6 +27,13 @@ pub enum KeysCommand {
         /// Why, for the audit log.
         #[arg(long)]
         reason: String,
+    },
+    /// Seal every private key again under a new master key, in one transaction. Without --new-key-file a new
+    /// key is generated into the configured master key file and the old one kept beside it (FILE.previous).
+    RotateMaster {
+        /// A file holding the new master key (base64 of 32 bytes), e.g. from `head -c 32 /dev/urandom | base64`.
+        #[arg(long)]
+        new_key_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -98,7 +107,96 @@ pub fn run(cmd: &KeysCommand, json: bool, settings: &Settings, now: i64) -> anyh
                 s
             })
         }
+        KeysCommand::RotateMaster { new_key_file } => {
+            let (done, staged_into) =
+                rotate_master(settings, &mut conn, new_key_file.as_deref(), now)?;
+            super::output(json, &done, || {
+                let mut s = format!(
+                    "re-sealed {} key(s) from master key {} to {}",
+                    done.keys,
+                    if done.from.is_empty() {
+                        "-".to_string()
+                    } else {
+                        done.from.join(", ")
+                    },
+                    done.to
+                );
+                if let Some(file) = &staged_into {
+                    s.push_str(&format!(
+                        "\nthe new master key is in {}; the old one is kept in {}.previous until you delete it",
+                        file.display(),
+                        file.display()
+                    ));
+                }
+                s.push_str(
+                    "\nrestart every `porta serve` with the new key (master_key_previous = the old key lets \
+                     instances open rows sealed under either during the roll-out)",
+                );
+                s
+            })
+        }
     }
+}
+
+/// Re-seals every private key under the new master key: from `new_key_file`, or generated into the configured
+/// key file (written beside it first, moved in place only after the transaction commits, so the database is never
+/// sealed under a key that exists nowhere). Returns what was done and the file the generated key went to.
+fn rotate_master(
+    settings: &Settings,
+    conn: &mut crate::db::AnyConnection,
+    new_key_file: Option<&std::path::Path>,
+    now: i64,
+) -> anyhow::Result<(reseal::Resealed, Option<std::path::PathBuf>)> {
+    let stored = rows::all(conn)?;
+    let current = keys::check_master_key(settings, &stored)?;
+    let previous = master::load_previous(settings)?;
+    let openers: Vec<&MasterKey> = std::iter::once(&current).chain(previous.as_ref()).collect();
+    if let Some(path) = new_key_file {
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(path)
+                .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?,
+        );
+        let target = MasterKey::parse(&text)?;
+        return Ok((
+            reseal::reseal_all(conn, &openers, &target, "cli", now)?,
+            None,
+        ));
+    }
+    if settings.master_key.is_some() {
+        anyhow::bail!(
+            "the master key comes from PORTA_MASTER_KEY (master_key): give the new one with --new-key-file FILE"
+        );
+    }
+    let file = settings.master_key_file.clone();
+    let staged = with_suffix(&file, ".new");
+    let target = MasterKey::generate()?;
+    master::write_new_file(&staged, &target)?;
+    match reseal::reseal_all(conn, &openers, &target, "cli", now) {
+        Ok(done) => {
+            let kept = with_suffix(&file, ".previous");
+            std::fs::rename(&file, &kept)
+                .and_then(|_| std::fs::rename(&staged, &file))
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "the keys are re-sealed under the new master key, which is in {}; moving it to {} failed: \
+                         {e}. Move it there by hand",
+                        staged.display(),
+                        file.display()
+                    )
+                })?;
+            Ok((done, Some(file)))
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&staged);
+            Err(e.into())
+        }
+    }
+}
+
+fn with_suffix(path: &std::path::Path, suffix: &str) -> std::path::PathBuf {
+    let mut s = path.as_os_str().to_owned();
+    s.push(suffix);
+    s.into()
 }
 
 /// Runs a change with the master key checked against the stored keys (never replacing them).

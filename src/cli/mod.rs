@@ -47,6 +47,11 @@ pub enum Command {
     /// Manage the signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Write a consistent copy of the SQLite database while Porta keeps serving (PostgreSQL: use pg_dump).
+    Backup {
+        /// The new file to write.
+        file: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -89,7 +94,26 @@ pub fn run(cli: &Cli, settings: Settings) -> anyhow::Result<()> {
         Command::User(cmd) => users::run(cmd, cli.json, &settings, now),
         Command::Client(cmd) => clients::run(cmd, cli.json, &settings, now),
         Command::Keys(cmd) => keys::run(cmd, cli.json, &settings, now),
+        Command::Backup { file } => backup(cli.json, &settings, file),
     }
+}
+
+/// `porta backup FILE`.
+fn backup(json: bool, settings: &Settings, file: &std::path::Path) -> anyhow::Result<()> {
+    let mut conn = open(settings)?;
+    let bytes = crate::db::backup::sqlite_backup(&mut conn, file)?;
+    let shown = file.display().to_string();
+    output(
+        json,
+        &serde_json::json!({ "file": shown, "bytes": bytes }),
+        || {
+            format!(
+                "wrote {shown} ({bytes} bytes). Restore: stop Porta, copy it to the database_url's path, start. \
+                 Keep the master key ({}) apart from backups: without it the signing keys cannot be opened.",
+                settings.master_key_file.display()
+            )
+        },
+    )
 }
 
 /// Opens the database for a management command.

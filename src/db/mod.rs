@@ -1,6 +1,7 @@
 //! Storage: one diesel connection type over SQLite and PostgreSQL, the pool, migrations, and the bridge that runs
 //! queries on the blocking thread pool. Every query in Porta lives under `db::models`.
 
+pub mod backup;
 pub mod models;
 pub mod schema;
 

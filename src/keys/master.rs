@@ -134,14 +134,20 @@ pub fn load(settings: &Settings) -> Result<Option<MasterKey>, KeyError> {
     }
 }
 
-/// Creates a new master key file with mode 0600. Fails if the file appeared meanwhile (`create_new`), so two
-/// processes starting together cannot overwrite each other's key.
-pub fn create_file(path: &Path) -> Result<MasterKey, KeyError> {
-    let key = MasterKey::generate()?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| KeyError::MasterKey(format!("cannot create {}: {e}", dir.display())))?;
-    }
+/// The master key before a rotation (`master_key_previous`), if configured.
+pub fn load_previous(settings: &Settings) -> Result<Option<MasterKey>, KeyError> {
+    settings
+        .master_key_previous
+        .as_deref()
+        .map(|text| {
+            MasterKey::parse(text)
+                .map_err(|e| KeyError::MasterKey(format!("master_key_previous: {e}")))
+        })
+        .transpose()
+}
+
+/// Writes `key` to a new file with mode 0600 (fails if it exists).
+pub fn write_new_file(path: &Path, key: &MasterKey) -> Result<(), KeyError> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -156,7 +162,18 @@ pub fn create_file(path: &Path) -> Result<MasterKey, KeyError> {
     text.push('\n');
     file.write_all(text.as_bytes())
         .and_then(|_| file.sync_all())
-        .map_err(|e| KeyError::MasterKey(format!("cannot write {}: {e}", path.display())))?;
+        .map_err(|e| KeyError::MasterKey(format!("cannot write {}: {e}", path.display())))
+}
+
+/// Creates a new master key file with mode 0600. Fails if the file appeared meanwhile (`create_new`), so two
+/// processes starting together cannot overwrite each other's key.
+pub fn create_file(path: &Path) -> Result<MasterKey, KeyError> {
+    let key = MasterKey::generate()?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| KeyError::MasterKey(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    write_new_file(path, &key)?;
     Ok(key)
 }
 

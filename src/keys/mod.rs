@@ -7,6 +7,7 @@ pub mod generate;
 pub mod keyset;
 pub mod lifecycle;
 pub mod master;
+pub mod reseal;
 pub mod rotation;
 pub mod seal;
 
@@ -85,6 +86,8 @@ struct Loaded {
 pub struct Keys {
     clock: SharedClock,
     master: MasterKey,
+    /// The master key before a rotation (`master_key_previous`): opens rows not yet re-sealed, never seals.
+    previous: Option<MasterKey>,
     generator: KeyGenerator,
     bits: usize,
     timing: Timing,
@@ -125,7 +128,8 @@ impl Keys {
     ) -> anyhow::Result<Keys> {
         let stored = db.run(rows::all).await?;
         let master = check_master_key(settings, &stored)?;
-        let keys = Keys::new(master, clock, generator, settings);
+        let mut keys = Keys::new(master, clock, generator, settings);
+        keys.previous = master::load_previous(settings)?;
         keys.ensure(db).await?;
         keys.reload(db).await?;
         Ok(keys)
@@ -141,6 +145,7 @@ impl Keys {
         Keys {
             clock,
             master,
+            previous: None,
             generator,
             bits: settings.keys.rsa_bits,
             timing: Timing::from_settings(&settings.keys),
@@ -162,6 +167,13 @@ impl Keys {
 
     pub fn master_key_id(&self) -> &str {
         self.master.id()
+    }
+
+    /// The configured master key with this id: the current one or, during a roll-out, the previous one.
+    fn master_for(&self, id: &str) -> Option<&MasterKey> {
+        std::iter::once(&self.master)
+            .chain(self.previous.as_ref())
+            .find(|m| m.id() == id)
     }
 
     /// The context rotation functions need.
@@ -205,15 +217,15 @@ impl Keys {
             let Some(sealed) = key.sealed_private.as_deref() else {
                 continue;
             };
-            if key.master_key_id != self.master.id() {
+            let Some(master) = self.master_for(&key.master_key_id) else {
                 return Err(KeyError::MasterKey(format!(
                     "key {} is sealed under master key {}, but the configured master key is {}",
                     key.kid,
                     key.master_key_id,
                     self.master.id()
                 )));
-            }
-            let der = seal::open(&self.master, &key.kid, sealed)?;
+            };
+            let der = seal::open(master, &key.kid, sealed)?;
             signers.insert(
                 key.kid.clone(),
                 Arc::new(RsaSigner::from_der(&key.kid, &der, &key.public_n)?),
@@ -328,21 +340,23 @@ pub fn check_master_key(settings: &Settings, stored: &[SigningKey]) -> anyhow::R
         .filter(|k| k.sealed_private.is_some())
         .collect();
     let source = master::describe_source(settings);
+    let previous = master::load_previous(settings)?;
     match master::load(settings)? {
         Some(master) => {
-            if let Some(k) = sealed.iter().find(|k| k.master_key_id != master.id()) {
-                anyhow::bail!(
-                    "the signing keys in the database are sealed under master key {}, but {source} holds master \
-                     key {}. Configure the master key the keys were created with; Porta will not replace the \
-                     existing signing keys",
-                    k.master_key_id,
-                    master.id()
-                );
-            }
-            // Same id, so the right key unless the row was tampered with; prove it by opening each sealed key.
+            let ring: Vec<&MasterKey> = std::iter::once(&master).chain(previous.as_ref()).collect();
             for k in &sealed {
+                let Some(opener) = ring.iter().find(|m| m.id() == k.master_key_id) else {
+                    anyhow::bail!(
+                        "the signing keys in the database are sealed under master key {}, but {source} holds \
+                         master key {}. Configure the master key the keys were created with (or set it as \
+                         master_key_previous during a rotation); Porta will not replace the existing signing keys",
+                        k.master_key_id,
+                        master.id()
+                    );
+                };
+                // Same id, so the right key unless the row was tampered with; prove it by opening the key.
                 if let Some(blob) = k.sealed_private.as_deref() {
-                    seal::open(&master, &k.kid, blob)
+                    seal::open(opener, &k.kid, blob)
                         .map_err(|e| anyhow::anyhow!("{e} (master key from {source})"))?;
                 }
             }

@@ -39,13 +39,58 @@ pub fn parse_uris(uris: &[String]) -> Result<Vec<String>, ManageError> {
     Ok(out)
 }
 
-fn check(input: &NewClientInput) -> Result<clients::NewClient, ManageError> {
-    let name = input.name.trim();
+/// Settings a client may have beyond the basics (`porta client add --backchannel-logout-uri ... --require-pkce`).
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    /// OIDC Back-Channel Logout 1.0: where logout tokens are POSTed; validated like a redirect URI.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
+    /// Refuse authorization requests without PKCE even though the client is confidential.
+    pub require_pkce: bool,
+}
+
+/// A change to a registered client: each `None` leaves that setting as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ClientUpdate {
+    pub name: Option<String>,
+    /// Replaces the whole list.
+    pub redirect_uris: Option<Vec<String>>,
+    /// Replaces the whole list.
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// `Some(None)` stops back-channel logout for the client.
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub backchannel_logout_session_required: Option<bool>,
+    pub require_pkce: Option<bool>,
+}
+
+fn check_name(name: &str) -> Result<String, ManageError> {
+    let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(ManageError::Invalid(
             "client name must be 1 to 200 characters".into(),
         ));
     }
+    Ok(name.to_string())
+}
+
+/// A back-channel logout URI is held to the rules of redirect URIs (absolute, no fragment, https unless
+/// loopback): the provider POSTs tokens to it, so it must not be a plain-http address on the network.
+/// Blank means none.
+pub fn parse_backchannel_uri(uri: &str) -> Result<Option<String>, ManageError> {
+    let uri = uri.trim();
+    if uri.is_empty() {
+        return Ok(None);
+    }
+    RedirectUri::parse(uri)
+        .map(|u| Some(u.into_string()))
+        .map_err(|e| ManageError::Invalid(e.replacen("redirect URI", "back-channel logout URI", 1)))
+}
+
+fn check(
+    input: &NewClientInput,
+    options: &ClientOptions,
+) -> Result<clients::NewClient, ManageError> {
+    let name = check_name(&input.name)?;
     let mut grants: Vec<String> = Vec::new();
     for g in &input.grant_types {
         if !GRANT_TYPES.contains(&g.as_str()) {
@@ -74,13 +119,19 @@ fn check(input: &NewClientInput) -> Result<clients::NewClient, ManageError> {
     }
     Ok(clients::NewClient {
         id: secrets::random_string(16),
-        name: name.to_string(),
+        name,
         secret_hash: None,
         is_public: input.is_public,
         first_party: input.first_party,
         redirect_uris,
         post_logout_redirect_uris: parse_uris(&input.post_logout_redirect_uris)?,
         grant_types: grants,
+        backchannel_logout_uri: match &options.backchannel_logout_uri {
+            Some(u) => parse_backchannel_uri(u)?,
+            None => None,
+        },
+        backchannel_logout_session_required: options.backchannel_logout_session_required,
+        require_pkce: options.require_pkce,
     })
 }
 
@@ -111,7 +162,18 @@ pub fn add(
     actor: &Actor,
     now: i64,
 ) -> Result<Registered, ManageError> {
-    let mut new = check(input)?;
+    add_with(conn, input, &ClientOptions::default(), actor, now)
+}
+
+/// Registers a client with `options` set.
+pub fn add_with(
+    conn: &mut AnyConnection,
+    input: &NewClientInput,
+    options: &ClientOptions,
+    actor: &Actor,
+    now: i64,
+) -> Result<Registered, ManageError> {
+    let mut new = check(input, options)?;
     let secret = (!new.is_public).then(secrets::random_token);
     new.secret_hash = secret.as_deref().map(secrets::hash_secret);
     write_tx(conn, |c| {
@@ -175,6 +237,7 @@ pub fn rotate_secret(
     })
 }
 
+/// Replaces the redirect and post-logout redirect URIs.
 pub fn set_uris(
     conn: &mut AnyConnection,
     client_id: &str,
@@ -183,24 +246,90 @@ pub fn set_uris(
     actor: &Actor,
     now: i64,
 ) -> Result<(), ManageError> {
-    let redirect = parse_uris(redirect_uris)?;
-    let post_logout = parse_uris(post_logout_redirect_uris)?;
+    let change = ClientUpdate {
+        redirect_uris: Some(redirect_uris.to_vec()),
+        post_logout_redirect_uris: Some(post_logout_redirect_uris.to_vec()),
+        ..ClientUpdate::default()
+    };
+    update(conn, client_id, &change, actor, now).map(|_| ())
+}
+
+/// Applies `change` to a client: everything is validated before anything is written, and the audit row names
+/// the settings that changed. Returns the client as saved.
+pub fn update(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    change: &ClientUpdate,
+    actor: &Actor,
+    now: i64,
+) -> Result<clients::Client, ManageError> {
+    let name = change.name.as_deref().map(check_name).transpose()?;
+    let redirect = change
+        .redirect_uris
+        .as_deref()
+        .map(parse_uris)
+        .transpose()?;
+    let post_logout = change
+        .post_logout_redirect_uris
+        .as_deref()
+        .map(parse_uris)
+        .transpose()?;
+    let backchannel = match &change.backchannel_logout_uri {
+        Some(Some(u)) => Some(parse_backchannel_uri(u)?),
+        Some(None) => Some(None),
+        None => None,
+    };
     write_tx(conn, |c| {
-        let client = clients::by_id(c, client_id)?
+        let mut client = clients::by_id(c, client_id)?
             .ok_or_else(|| ManageError::Invalid(format!("no client with id {client_id:?}")))?;
-        if client.allows_grant("authorization_code") && redirect.is_empty() {
+        let mut changed: Vec<&str> = Vec::new();
+        let mut set = |field: &'static str, differs: bool| {
+            if differs {
+                changed.push(field);
+            }
+        };
+        if let Some(v) = name {
+            set("name", v != client.name);
+            client.name = v;
+        }
+        if let Some(v) = redirect {
+            set("redirect_uris", v != client.redirect_uris);
+            client.redirect_uris = v;
+        }
+        if let Some(v) = post_logout {
+            set(
+                "post_logout_redirect_uris",
+                v != client.post_logout_redirect_uris,
+            );
+            client.post_logout_redirect_uris = v;
+        }
+        if let Some(v) = backchannel {
+            set("backchannel_logout_uri", v != client.backchannel_logout_uri);
+            client.backchannel_logout_uri = v;
+        }
+        if let Some(v) = change.backchannel_logout_session_required {
+            set(
+                "backchannel_logout_session_required",
+                v != client.backchannel_logout_session_required,
+            );
+            client.backchannel_logout_session_required = v;
+        }
+        if let Some(v) = change.require_pkce {
+            set("require_pkce", v != client.require_pkce);
+            client.require_pkce = v;
+        }
+        if client.allows_grant("authorization_code") && client.redirect_uris.is_empty() {
             return Err(ManageError::Invalid(
                 "an authorization_code client needs at least one redirect URI".into(),
             ));
         }
-        clients::set_uris(c, client_id, &redirect, &post_logout, now)?;
-        Ok(audit_client(
-            c,
-            actor,
-            "client.update",
-            client_id,
-            None,
-            now,
-        )?)
+        clients::update(c, &client, now)?;
+        let detail = if changed.is_empty() {
+            "no change".to_string()
+        } else {
+            changed.join(", ")
+        };
+        audit_client(c, actor, "client.update", client_id, Some(&detail), now)?;
+        Ok(client)
     })
 }

@@ -52,6 +52,10 @@ pub struct Discovery {
     /// RFC 8414 2: public clients revoke their own tokens with `none`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub revocation_endpoint_auth_methods_supported: Vec<&'static str>,
+    /// Back-Channel Logout 1.0, section 2.1: clients may register a `backchannel_logout_uri`.
+    pub backchannel_logout_supported: bool,
+    /// Logout tokens always carry `sid`.
+    pub backchannel_logout_session_supported: bool,
 }
 
 impl Discovery {
@@ -82,6 +86,8 @@ impl Discovery {
             ],
             revocation_endpoint_auth_methods_supported: crate::oidc::client_auth::AUTH_METHODS
                 .to_vec(),
+            backchannel_logout_supported: true,
+            backchannel_logout_session_supported: true,
         }
     }
 }
@@ -123,6 +129,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(v["issuer"], "https://id.example.com/tenant");
+        assert_eq!(v["backchannel_logout_supported"], true);
+        assert_eq!(v["backchannel_logout_session_supported"], true);
         assert_eq!(v["jwks_uri"], "https://id.example.com/tenant/jwks.json");
         assert_eq!(
             v["id_token_signing_alg_values_supported"],

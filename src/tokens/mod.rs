@@ -2,6 +2,7 @@
 //! verification of Porta's own access tokens (`verify`). No actix types here: the HTTP layer lives in `oidc`.
 
 pub mod claims;
+pub mod logout_token;
 pub mod mint;
 pub mod purge;
 pub mod verify;

@@ -88,6 +88,9 @@ pub struct NewClient {
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Vec<String>,
     pub grant_types: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
+    pub require_pkce: bool,
 }
 
 pub fn insert(conn: &mut AnyConnection, new: &NewClient, now: i64) -> Result<(), StoreError> {
@@ -101,6 +104,10 @@ pub fn insert(conn: &mut AnyConnection, new: &NewClient, now: i64) -> Result<(),
             clients::redirect_uris.eq(encode_list(&new.redirect_uris)),
             clients::post_logout_redirect_uris.eq(encode_list(&new.post_logout_redirect_uris)),
             clients::grant_types.eq(encode_list(&new.grant_types)),
+            clients::backchannel_logout_uri.eq(new.backchannel_logout_uri.as_deref()),
+            clients::backchannel_logout_session_required
+                .eq(new.backchannel_logout_session_required),
+            clients::require_pkce.eq(new.require_pkce),
             clients::created_at.eq(now),
             clients::updated_at.eq(now),
         ))
@@ -157,4 +164,21 @@ pub fn set_uris(
         ))
         .execute(conn)?;
     found(n, id)
+}
+
+/// Writes the changeable settings of a client (`porta client update`, the console): everything but its id,
+/// type, secret and grant types.
+pub fn update(conn: &mut AnyConnection, c: &Client, now: i64) -> Result<(), StoreError> {
+    let n = diesel::update(clients::table.find(&c.id))
+        .set((
+            clients::name.eq(&c.name),
+            clients::redirect_uris.eq(encode_list(&c.redirect_uris)),
+            clients::post_logout_redirect_uris.eq(encode_list(&c.post_logout_redirect_uris)),
+            clients::backchannel_logout_uri.eq(c.backchannel_logout_uri.as_deref()),
+            clients::backchannel_logout_session_required.eq(c.backchannel_logout_session_required),
+            clients::require_pkce.eq(c.require_pkce),
+            clients::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    found(n, &c.id)
 }

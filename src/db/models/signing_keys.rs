@@ -113,6 +113,22 @@ pub fn revoke(
     Ok(())
 }
 
+/// Replaces a key's sealed private key (master key rotation).
+pub fn set_sealed(
+    conn: &mut AnyConnection,
+    kid: &str,
+    sealed: &[u8],
+    master_key_id: &str,
+) -> Result<(), StoreError> {
+    diesel::update(signing_keys::table.find(kid))
+        .set((
+            signing_keys::sealed_private.eq(sealed),
+            signing_keys::master_key_id.eq(master_key_id),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Erases the sealed private key of each of `kids`; the rows stay for the audit trail.
 pub fn erase_private(conn: &mut AnyConnection, kids: &[String]) -> Result<usize, StoreError> {
     if kids.is_empty() {

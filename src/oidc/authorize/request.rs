@@ -261,6 +261,13 @@ pub fn parse(
                 "public clients must use PKCE (code_challenge with S256)",
             );
         }
+        // Registered with --require-pkce: a confidential client that asked for PKCE on every request.
+        (None, None) if client.require_pkce => {
+            return err(
+                "invalid_request",
+                "this client must use PKCE (code_challenge with S256)",
+            );
+        }
         (None, None) => None,
         (Some(c), m) => match PkceChallenge::parse(c, m) {
             Ok(c) => Some(c.as_str().to_string()),

@@ -1,4 +1,5 @@
-//! `/admin/clients`: list, register (secret shown once), edit redirect URIs, rotate the secret, remove.
+//! `/admin/clients`: list, register (secret shown once), edit URIs and options (back-channel logout, PKCE),
+//! see recent back-channel logout deliveries, rotate the secret, remove.
 
 use std::collections::HashMap;
 
@@ -10,7 +11,10 @@ use super::{
     respond,
 };
 use crate::db::models::clients::{self, Client};
-use crate::manage::clients::{self as ops, NewClientInput, Registered};
+use crate::db::models::logout_outbox::{self, OutboxRow};
+use crate::manage::clients::{
+    self as ops, ClientOptions, ClientUpdate, NewClientInput, Registered,
+};
 use crate::session::TypedSession;
 use crate::startup::AppState;
 
@@ -45,6 +49,39 @@ struct ClientPage<'a> {
     client: Client,
     redirect_uris: String,
     post_logout_redirect_uris: String,
+    deliveries: Vec<Delivery>,
+}
+
+/// Back-channel logout messages shown on a client's page.
+const RECENT_DELIVERIES: i64 = 20;
+
+/// One logout token as the console shows it.
+struct Delivery {
+    created_at: String,
+    status: &'static str,
+    attempts: i32,
+    /// When it was delivered, failed, or will be tried next.
+    when: String,
+    last_error: String,
+}
+
+impl Delivery {
+    fn from_row(r: &OutboxRow) -> Delivery {
+        let t = crate::clock::format_time;
+        let (status, when) = match (r.delivered_at, r.failed_at) {
+            (Some(at), _) => ("delivered", t(at)),
+            (None, Some(at)) => ("failed", t(at)),
+            (None, None) if r.attempts == 0 => ("queued", t(r.next_attempt_at)),
+            (None, None) => ("retrying", t(r.next_attempt_at)),
+        };
+        Delivery {
+            created_at: t(r.created_at),
+            status,
+            attempts: r.attempts,
+            when,
+            last_error: r.last_error.clone().unwrap_or_default(),
+        }
+    }
 }
 
 #[derive(Template)]
@@ -106,9 +143,15 @@ async fn clients_post(
                 grant_types,
                 first_party: form.contains_key("first_party"),
             };
+            let options = ClientOptions {
+                backchannel_logout_uri: form.get("backchannel_logout_uri").cloned(),
+                backchannel_logout_session_required: form
+                    .contains_key("backchannel_logout_session_required"),
+                require_pkce: form.contains_key("require_pkce"),
+            };
             let name = input.name.clone();
             let registered = manage(&state, &admin, move |c, actor, now| {
-                ops::add(c, &input, actor, now)
+                ops::add_with(c, &input, &options, actor, now)
             })
             .await?;
             Ok(page(&SecretPage {
@@ -139,11 +182,17 @@ async fn client_get(
         async {
             let admin = super::admin(&req, &state, &session).await?;
             let client = load(&state, id.into_inner()).await?;
+            let cid = client.id.clone();
+            let deliveries = read(&state, move |c| {
+                logout_outbox::recent_for_client(c, &cid, RECENT_DELIVERIES)
+            })
+            .await?;
             Ok(page(&ClientPage {
                 admin: &admin,
                 notice: q.get("notice").cloned(),
                 redirect_uris: client.redirect_uris.join("\n"),
                 post_logout_redirect_uris: client.post_logout_redirect_uris.join("\n"),
+                deliveries: deliveries.iter().map(Delivery::from_row).collect(),
                 client,
             }))
         }
@@ -162,13 +211,25 @@ async fn client_post(
         async {
             let admin = admin_form(&req, &state, &session, &form).await?;
             let id = id.into_inner();
-            let (cid, redirect, post_logout) = (
-                id.clone(),
-                lines(form.get("redirect_uris")),
-                lines(form.get("post_logout_redirect_uris")),
-            );
+            let cid = id.clone();
+            // The form shows every setting, so each is written as submitted (an unchecked box is `false`, a
+            // blank back-channel URI removes it).
+            let change = ClientUpdate {
+                redirect_uris: Some(lines(form.get("redirect_uris"))),
+                post_logout_redirect_uris: Some(lines(form.get("post_logout_redirect_uris"))),
+                backchannel_logout_uri: Some(
+                    form.get("backchannel_logout_uri")
+                        .map(|u| u.trim().to_string())
+                        .filter(|u| !u.is_empty()),
+                ),
+                backchannel_logout_session_required: Some(
+                    form.contains_key("backchannel_logout_session_required"),
+                ),
+                require_pkce: Some(form.contains_key("require_pkce")),
+                ..ClientUpdate::default()
+            };
             manage(&state, &admin, move |c, actor, now| {
-                ops::set_uris(c, &cid, &redirect, &post_logout, actor, now)
+                ops::update(c, &cid, &change, actor, now)
             })
             .await?;
             Ok(done(&format!("/admin/clients/{id}"), "Saved."))

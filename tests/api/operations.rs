@@ -1,0 +1,234 @@
+//! Operations over the long run: online backups taken while the server writes.
+
+use assert_cmd::Command;
+use porta::clock::Clock;
+use porta::db::models::audit;
+use reqwest::StatusCode;
+
+use crate::helpers::{Backend, TEST_MASTER_KEY, TestApp, spawn_app, spawn_app_with};
+
+/// `porta ARGS` against the test server's database, run off the test's async thread so the server and the
+/// test's own tasks keep running meanwhile.
+async fn porta(app: &TestApp, args: &[&str]) -> std::process::Output {
+    let config = app.db.dir.path().join("porta.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database_url = \"{}\"\nmaster_key = \"{}\"\n",
+            app.db.url, TEST_MASTER_KEY
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::cargo_bin("porta").unwrap();
+    cmd.current_dir(app.db.dir.path())
+        .env_remove("PORTA_DATABASE_URL")
+        .env_remove("PORTA_CONFIG")
+        .arg("--config")
+        .arg(config)
+        .args(args);
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
+}
+
+async fn audit_rows(app: &TestApp) -> usize {
+    app.state
+        .db
+        .run(|c| audit::list(c, &audit::Filter::default(), 100_000, 0))
+        .await
+        .unwrap()
+        .len()
+}
+
+#[actix_rt::test]
+async fn a_backup_taken_under_concurrent_writes_opens_migrates_and_serves() {
+    let app = spawn_app(Backend::Sqlite).await;
+    // A writer that keeps committing while the backup runs.
+    let (db, clock) = (app.state.db.clone(), app.clock.clone());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = stop.clone();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counter = count.clone();
+    let writer = tokio::spawn(async move {
+        while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+            let now = clock.now();
+            db.run(move |c| {
+                audit::record(
+                    c,
+                    &audit::Event {
+                        action: "test.write",
+                        ..Default::default()
+                    },
+                    now,
+                )
+            })
+            .await
+            .unwrap();
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let target = app.db.dir.path().join("backup.db");
+    let shown = target.display().to_string();
+    let before = count.load(std::sync::atomic::Ordering::Relaxed);
+    let out = porta(&app, &["backup", shown.as_str(), "--json"]).await;
+    let written = count.load(std::sync::atomic::Ordering::Relaxed) - before;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    writer.await.unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(report["bytes"].as_u64().unwrap() > 0);
+    assert!(
+        written > 0,
+        "the writer kept committing while the backup ran"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "a backup holds password hashes: owner only"
+        );
+    }
+    // A second backup to the same file is refused, and leaves the first alone.
+    let again = porta(&app, &["backup", shown.as_str()]).await;
+    assert!(!again.status.success());
+
+    // Restore: a server on the copy migrates, finds its keys with the same master key, and serves.
+    let restored = spawn_app_with(Backend::Sqlite, |s| {
+        s.database_url = format!("sqlite://{shown}");
+    })
+    .await;
+    let ready = restored
+        .client
+        .get(restored.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+    let copied = audit_rows(&restored).await;
+    assert!(copied > 0 && copied <= audit_rows(&app).await);
+    let admin = restored
+        .state
+        .db
+        .run(|c| porta::db::models::users::by_username(c, "admin"))
+        .await
+        .unwrap();
+    assert!(admin.is_some(), "the users came along");
+}
+
+#[actix_rt::test]
+async fn a_postgres_backup_points_to_pg_dump() {
+    let Some(b) = Backend::postgres() else { return };
+    let app = spawn_app(b).await;
+    let target = app.db.dir.path().join("backup.db");
+    let out = porta(&app, &["backup", target.to_str().unwrap()]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pg_dump"));
+    assert!(!target.exists());
+}
+
+/// A new master key (base64 of 32 bytes), different from the test key.
+const NEW_MASTER_KEY: &str = "bmV3LXBvcnRhLXRlc3QtbWFzdGVyLWtleS0zMi1iISE=";
+
+async fn sealed_rows(app: &TestApp) -> Vec<(String, String, Option<Vec<u8>>)> {
+    app.state
+        .db
+        .run(porta::db::models::signing_keys::all)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| (k.kid, k.master_key_id, k.sealed_private))
+        .collect()
+}
+
+both_backends! {
+    async fn master_key_rotation_reseals_every_key_and_instances_roll_over(b: Backend) {
+        let app = spawn_app(b).await;
+        let before = sealed_rows(&app).await;
+        let new_file = app.db.dir.path().join("new.key");
+        std::fs::write(&new_file, NEW_MASTER_KEY).unwrap();
+        let out = porta(&app, &["keys", "rotate-master", "--new-key-file", new_file.to_str().unwrap(), "--json"]).await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let sealed = before.iter().filter(|(_, _, s)| s.is_some()).count();
+        assert_eq!(report["keys"].as_u64(), Some(sealed as u64));
+        let new_id = report["to"].as_str().unwrap().to_string();
+        let after = sealed_rows(&app).await;
+        for ((kid, old_id, old_blob), (kid2, id, blob)) in before.iter().zip(&after) {
+            assert_eq!(kid, kid2);
+            if old_blob.is_some() {
+                assert_eq!(id, &new_id, "every sealed key records the new master key id");
+                assert_ne!(old_id, id);
+                assert_ne!(old_blob, blob);
+            }
+        }
+        let audited = app.state.db.run(|c| porta::db::models::audit::list(
+            c,
+            &porta::db::models::audit::Filter::default(),
+            1000,
+            0,
+        )).await.unwrap();
+        assert_eq!(audited.iter().filter(|e| e.action == "keys.rotate_master").count(), 1);
+
+        // During the roll-out an instance with the new key and the old one as previous serves, and so does one with
+        // the new key alone; one with only the old key refuses to start rather than replace the keys.
+        let url = app.db.url.clone();
+        for previous in [Some(TEST_MASTER_KEY), None] {
+            let url = url.clone();
+            let other = spawn_app_with(b, move |s| {
+                s.database_url = url;
+                s.master_key = Some(NEW_MASTER_KEY.into());
+                s.master_key_previous = previous.map(str::to_string);
+            })
+            .await;
+            let ready = other.client.get(other.url("/readyz")).send().await.unwrap();
+            assert_eq!(ready.status(), StatusCode::OK);
+        }
+        let stored = app.state.db.run(porta::db::models::signing_keys::all).await.unwrap();
+        let old_only = porta::config::Settings {
+            master_key: Some(TEST_MASTER_KEY.into()),
+            ..porta::config::Settings::default()
+        };
+        let e = porta::keys::check_master_key(&old_only, &stored).unwrap_err().to_string();
+        assert!(e.contains(&new_id), "{e}");
+    }
+
+    async fn a_master_key_rotation_that_cannot_open_a_key_changes_nothing(b: Backend) {
+        let app = spawn_app(b).await;
+        // One row is damaged: it no longer opens with the master key it names.
+        let victim = sealed_rows(&app).await.into_iter().find(|(_, _, s)| s.is_some()).unwrap().0;
+        let kid = victim.clone();
+        app.state.db.run(move |c| {
+            let key = porta::db::models::signing_keys::find(c, &kid)?;
+            let mut blob = key.sealed_private.unwrap();
+            let last = blob.len() - 1;
+            blob[last] ^= 1;
+            porta::db::models::signing_keys::set_sealed(c, &kid, &blob, &key.master_key_id)
+        }).await.unwrap();
+        let before = sealed_rows(&app).await;
+        let new_file = app.db.dir.path().join("new.key");
+        std::fs::write(&new_file, NEW_MASTER_KEY).unwrap();
+        let out = porta(&app, &["keys", "rotate-master", "--new-key-file", new_file.to_str().unwrap()]).await;
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(&victim), "the error names the key: {err}");
+        assert_eq!(sealed_rows(&app).await, before, "nothing changed");
+
+        // The same through the library with the wrong master key: the error names every key and the ids tried.
+        let wrong = porta::keys::MasterKey::parse(NEW_MASTER_KEY).unwrap();
+        let target = porta::keys::MasterKey::generate().unwrap();
+        let now = app.clock.now();
+        let e = app.state.db.run(move |c| {
+            Ok::<_, porta::db::StoreError>(porta::keys::reseal::reseal_all(c, &[&wrong], &target, "test", now))
+        }).await.unwrap().unwrap_err().to_string();
+        assert!(e.contains("nothing was changed") && e.contains(&victim), "{e}");
+        assert_eq!(sealed_rows(&app).await, before);
+    }
+}
