@@ -31,6 +31,10 @@ fn record(
 
 /// Changes the person's own password after checking the current one. Every other session and every refresh
 /// token ends; the session with sid `current_sid` stays. Runs argon2 twice: call it from a blocking context.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "both passwords, the session to keep and the password policy are each needed"
+)]
 pub fn change_own_password(
     conn: &mut AnyConnection,
     user_id: &str,

@@ -272,7 +272,8 @@ pub fn is_live(
     now: i64,
 ) -> Result<bool, StoreError> {
     Ok(sessions::by_sid(conn, sid)?.is_some_and(|s| {
-        s.user_id.as_deref() == Some(user_id) && !lifetimes.ended(true, s.created_at, s.last_seen_at, now)
+        s.user_id.as_deref() == Some(user_id)
+            && !lifetimes.ended(true, s.created_at, s.last_seen_at, now)
     }))
 }
 

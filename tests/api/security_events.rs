@@ -165,7 +165,9 @@ async fn set_password(app: &TestApp, username: &str, password: &str) {
     let (now, u, p) = (app.clock.now(), username.to_string(), password.to_string());
     app.state
         .db
-        .run(move |c| porta::manage::users::set_password(c, &u, &p, &Default::default(), &Actor::cli(), now))
+        .run(move |c| {
+            porta::manage::users::set_password(c, &u, &p, &Default::default(), &Actor::cli(), now)
+        })
         .await
         .map_err(|e| e.to_string())
         .expect("set password");
