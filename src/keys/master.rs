@@ -196,6 +196,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn derived_secrets_agree_per_master_key_and_differ_per_label() {
+        let (a, b) = (
+            MasterKey::from_bytes([7u8; 32]),
+            MasterKey::from_bytes([7u8; 32]),
+        );
+        let label = b"porta session cookie signing key v1";
+        assert_eq!(
+            *a.derive_secret(label),
+            *b.derive_secret(label),
+            "instances agree"
+        );
+        assert_ne!(
+            *a.derive_secret(label),
+            *a.derive_secret(b"another purpose")
+        );
+        assert_ne!(
+            *a.derive_secret(label),
+            *MasterKey::from_bytes([8u8; 32]).derive_secret(label)
+        );
+        assert_ne!(a.derive_secret(label).as_slice(), a.bytes().as_slice());
+    }
+
+    #[test]
     fn parse_checks_length_and_encoding() {
         assert!(MasterKey::parse("not base64!").is_err());
         assert!(MasterKey::parse(&STANDARD.encode([1u8; 16])).is_err());
