@@ -5,7 +5,7 @@ Starts the given release binary on a fresh SQLite directory, opens N login forms
 submits all N sign-ins at once and reports the server's resident memory before, at its peak (VmHWM) and after.
 
     cargo build --release --bin porta
-    python3 scripts/login-burst.py target/release/porta 200
+    python3 benches/login-burst.py target/release/porta 200
 
 Throttling is raised out of the way (login.max_failures) so every sign-in really runs argon2.
 """
