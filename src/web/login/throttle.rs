@@ -25,8 +25,6 @@
 
 use std::net::IpAddr;
 
-use diesel::RunQueryDsl;
-
 use crate::config::LoginSettings;
 use crate::db::models::login_failures;
 use crate::db::{AnyConnection, StoreError, write_tx};
@@ -157,7 +155,7 @@ pub fn reserve(
 ) -> Result<Gate, StoreError> {
     let all = subjects.all();
     write_tx(conn, |c| {
-        serialize_subjects(c, &all)?;
+        login_failures::lock_subjects(c, &all)?;
         if let Some(until) = check(c, policy, &all, now)? {
             return Ok(Gate::Locked(until));
         }
@@ -167,37 +165,6 @@ pub fn reserve(
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Gate::Reserved(ids))
     })
-}
-
-/// On PostgreSQL, takes a transaction-scoped advisory lock per subject (in a fixed order, so two attempts never
-/// wait on each other crosswise), making check-then-insert atomic per subject. SQLite's `BEGIN IMMEDIATE` already
-/// admits one writer at a time.
-fn serialize_subjects(conn: &mut AnyConnection, subjects: &[String]) -> Result<(), StoreError> {
-    let AnyConnection::Postgres(pg) = conn else {
-        return Ok(());
-    };
-    let mut keys: Vec<i64> = subjects.iter().map(|s| lock_key(s)).collect();
-    keys.sort_unstable();
-    keys.dedup();
-    for k in keys {
-        diesel::sql_query("SELECT pg_advisory_xact_lock($1)")
-            .bind::<diesel::sql_types::BigInt, _>(k)
-            .execute(pg)?;
-    }
-    Ok(())
-}
-
-/// A 64-bit advisory lock key for a subject, in a namespace of its own (a hash, so it cannot meet the fixed
-/// rotation and migration keys except by a 2^-64 chance).
-fn lock_key(subject: &str) -> i64 {
-    use sha2::{Digest, Sha256};
-    let d = Sha256::new()
-        .chain_update(b"porta login throttle lock\0")
-        .chain_update(subject.as_bytes())
-        .finalize();
-    let mut b = [0u8; 8];
-    b.copy_from_slice(&d[..8]);
-    i64::from_be_bytes(b)
 }
 
 /// After a right password: the reservation was not a failure, and the account's failures from this address are
