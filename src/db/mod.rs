@@ -131,8 +131,10 @@ fn private_sqlite_file(path: &std::path::Path) -> Result<(), StoreError> {
             companions.push(p.into());
         }
         for p in companions.iter().filter(|p| p.exists()) {
-            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600))
-                .map_err(|e| fail(p, e))?;
+            // Not fatal: another account may own the file (it then decides who reads it).
+            if let Err(e) = std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)) {
+                tracing::warn!(path = %p.display(), error = %e, "cannot make the database file private");
+            }
         }
     }
     Ok(())
