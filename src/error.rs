@@ -61,6 +61,11 @@ impl OAuthError {
         Self::new("invalid_scope", StatusCode::BAD_REQUEST, d)
     }
 
+    /// RFC 8707 2: the `resource` is not one the server issues tokens for.
+    pub fn invalid_target(d: impl Into<String>) -> Self {
+        Self::new("invalid_target", StatusCode::BAD_REQUEST, d)
+    }
+
     /// A bearer token that is missing, expired or forged (RFC 6750 3.1).
     pub fn invalid_token(d: impl Into<String>) -> Self {
         let d = d.into();

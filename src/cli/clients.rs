@@ -39,6 +39,12 @@ pub enum ClientCommand {
         /// Refuse authorization requests without PKCE, even for a confidential client.
         #[arg(long)]
         require_pkce: bool,
+        /// Only members of this group may sign in (repeatable; none: everyone).
+        #[arg(long = "allowed-group")]
+        allowed_groups: Vec<String>,
+        /// An API scope the client may be granted (repeatable).
+        #[arg(long = "allowed-scope")]
+        allowed_scopes: Vec<String>,
     },
     /// Change a client's settings; what is not named stays as it is.
     Update {
@@ -66,7 +72,22 @@ pub enum ClientCommand {
         /// Whether authorization requests without PKCE are refused.
         #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
         require_pkce: Option<bool>,
+        /// Replaces the groups whose members may sign in (repeatable).
+        #[arg(long = "allowed-group", conflicts_with = "no_allowed_groups")]
+        allowed_groups: Vec<String>,
+        /// Lets everyone sign in again (removes the allowed groups).
+        #[arg(long)]
+        no_allowed_groups: bool,
+        /// Replaces the API scopes the client may be granted (repeatable).
+        #[arg(long = "allowed-scope", conflicts_with = "no_allowed_scopes")]
+        allowed_scopes: Vec<String>,
+        /// Removes every allowed API scope.
+        #[arg(long)]
+        no_allowed_scopes: bool,
     },
+    /// Manage a client's app roles.
+    #[command(subcommand)]
+    Role(RoleCommand),
     /// List clients.
     List,
     /// Remove a client.
@@ -79,6 +100,30 @@ pub enum ClientCommand {
     RotateSecret {
         #[arg(allow_hyphen_values = true)]
         client_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RoleCommand {
+    /// Grant ROLE in the client to the members of each --group (replaces the role's groups).
+    Add {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        role: String,
+        /// A group whose members get the role (repeatable, at least one).
+        #[arg(long = "group", required = true)]
+        groups: Vec<String>,
+    },
+    /// List the client's roles and the groups that grant them.
+    List {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+    },
+    /// Remove a role from the client.
+    Remove {
+        #[arg(allow_hyphen_values = true)]
+        client_id: String,
+        role: String,
     },
 }
 
@@ -106,6 +151,8 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
             backchannel_logout_uri,
             backchannel_logout_session_required,
             require_pkce,
+            allowed_groups,
+            allowed_scopes,
         } => {
             let input = NewClientInput {
                 name: name.clone(),
@@ -119,6 +166,8 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
                 backchannel_logout_uri: backchannel_logout_uri.clone(),
                 backchannel_logout_session_required: *backchannel_logout_session_required,
                 require_pkce: *require_pkce,
+                allowed_groups: allowed_groups.clone(),
+                allowed_scopes: allowed_scopes.clone(),
             };
             let r = manage::add_with(&mut conn, &input, &options, &actor, now)?;
             print_registered(json, &r)
@@ -132,7 +181,12 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
             no_backchannel_logout,
             backchannel_logout_session_required,
             require_pkce,
+            allowed_groups,
+            no_allowed_groups,
+            allowed_scopes,
+            no_allowed_scopes,
         } => {
+            let list = |v: &Vec<String>, none: bool| (none || !v.is_empty()).then(|| v.clone());
             let change = ClientUpdate {
                 name: name.clone(),
                 redirect_uris: (!redirect_uris.is_empty()).then(|| redirect_uris.clone()),
@@ -145,6 +199,8 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
                 },
                 backchannel_logout_session_required: *backchannel_logout_session_required,
                 require_pkce: *require_pkce,
+                allowed_groups: list(allowed_groups, *no_allowed_groups),
+                allowed_scopes: list(allowed_scopes, *no_allowed_scopes),
             };
             let c = manage::update(&mut conn, client_id, &change, &actor, now)?;
             super::output(json, &c, || {
@@ -199,6 +255,51 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
         ClientCommand::RotateSecret { client_id } => {
             let r = manage::rotate_secret(&mut conn, client_id, &actor, now)?;
             print_registered(json, &r)
+        }
+        ClientCommand::Role(cmd) => run_role(cmd, json, &mut conn, &actor, now),
+    }
+}
+
+fn run_role(
+    cmd: &RoleCommand,
+    json: bool,
+    conn: &mut crate::db::AnyConnection,
+    actor: &Actor,
+    now: i64,
+) -> anyhow::Result<()> {
+    use crate::manage::roles;
+    match cmd {
+        RoleCommand::Add {
+            client_id,
+            role,
+            groups,
+        } => {
+            let r = roles::add(conn, client_id, role, groups, actor, now)?;
+            super::output(json, &r, || {
+                format!(
+                    "role {} in {client_id}: groups {}",
+                    r.role,
+                    r.groups.join(" ")
+                )
+            })
+        }
+        RoleCommand::List { client_id } => {
+            let list = roles::list(conn, client_id)?;
+            super::output(json, &list, || {
+                let mut out = format!("{:<24} GROUPS", "ROLE");
+                for r in &list {
+                    out.push_str(&format!("\n{:<24} {}", r.role, r.groups.join(" ")));
+                }
+                out
+            })
+        }
+        RoleCommand::Remove { client_id, role } => {
+            roles::remove(conn, client_id, role, actor, now)?;
+            super::output(
+                json,
+                &serde_json::json!({ "client_id": client_id, "role": role, "removed": true }),
+                || format!("removed role {role} from {client_id}"),
+            )
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The `porta` command line: argument definitions and dispatch. Every command takes the same `--config`.
 
+mod apis;
 mod clients;
+mod groups;
 mod keys;
 mod users;
 
@@ -41,9 +43,15 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(users::UserCommand),
+    /// Manage groups and their members.
+    #[command(subcommand)]
+    Group(groups::GroupCommand),
     /// Manage relying-party clients.
     #[command(subcommand)]
     Client(clients::ClientCommand),
+    /// Manage APIs (resource servers) and their scopes.
+    #[command(subcommand)]
+    Api(apis::ApiCommand),
     /// Manage the signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
@@ -92,7 +100,9 @@ pub fn run(cli: &Cli, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::User(cmd) => users::run(cmd, cli.json, &settings, now),
+        Command::Group(cmd) => groups::run(cmd, cli.json, &settings, now),
         Command::Client(cmd) => clients::run(cmd, cli.json, &settings, now),
+        Command::Api(cmd) => apis::run(cmd, cli.json, &settings, now),
         Command::Keys(cmd) => keys::run(cmd, cli.json, &settings, now),
         Command::Backup { file } => backup(cli.json, &settings, file),
     }

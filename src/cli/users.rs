@@ -43,6 +43,27 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// Show a user's profile, groups and sessions.
+    Show {
+        #[arg(allow_hyphen_values = true)]
+        username: String,
+    },
+    /// Change a user's profile; what is not named stays as it is (an empty value clears it).
+    Update {
+        #[arg(allow_hyphen_values = true)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
+        email_verified: Option<bool>,
+    },
+    /// Remove a user: their sessions end and their tokens, consents and memberships go.
+    Remove {
+        #[arg(allow_hyphen_values = true)]
+        username: String,
+    },
 }
 
 /// Reads a password from stdin (`--password-stdin`) or asks twice on a terminal.
@@ -140,6 +161,54 @@ pub fn run(cmd: &UserCommand, json: bool, settings: &Settings, now: i64) -> anyh
             super::output(json, &serde_json::json!({ "username": username }), || {
                 format!("password changed for {username}")
             })
+        }
+        UserCommand::Show { username } => {
+            let mut conn = super::open(settings)?;
+            let d = manage::show(&mut conn, username)?;
+            super::output(json, &d, || {
+                let u = &d.user;
+                format!(
+                    "username:       {}\nid:             {}\nname:           {}\nemail:          {}{}\n\
+                     admin:          {}\nstatus:         {}\ngroups:         {}\nsessions:       {}",
+                    u.username,
+                    u.id,
+                    u.name.as_deref().unwrap_or("-"),
+                    u.email.as_deref().unwrap_or("-"),
+                    if u.email_verified { " (verified)" } else { "" },
+                    if u.is_admin { "yes" } else { "no" },
+                    if u.disabled { "disabled" } else { "active" },
+                    if d.groups.is_empty() {
+                        "-".to_string()
+                    } else {
+                        d.groups.join(" ")
+                    },
+                    d.sessions
+                )
+            })
+        }
+        UserCommand::Update {
+            username,
+            email,
+            name,
+            email_verified,
+        } => {
+            let mut conn = super::open(settings)?;
+            let change = users::ProfileChange {
+                email: email.clone().map(Some),
+                name: name.clone().map(Some),
+                email_verified: *email_verified,
+            };
+            let u = manage::update(&mut conn, username, &change, &actor, now)?;
+            super::output(json, &u, || format!("updated user {}", u.username))
+        }
+        UserCommand::Remove { username } => {
+            let mut conn = super::open(settings)?;
+            manage::remove(&mut conn, username, &actor, now)?;
+            super::output(
+                json,
+                &serde_json::json!({ "username": username, "removed": true }),
+                || format!("removed user {username}"),
+            )
         }
     }
 }

@@ -13,6 +13,7 @@ diesel::table! {
         created_at -> BigInt,
         updated_at -> BigInt,
         credentials_changed_at -> BigInt,
+        email_verified -> Bool,
     }
 }
 
@@ -170,7 +171,70 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    groups (id) {
+        id -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    group_members (group_id, user_id) {
+        group_id -> Text,
+        user_id -> Text,
+        added_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    client_allowed_groups (client_id, group_id) {
+        client_id -> Text,
+        group_id -> Text,
+    }
+}
+
+diesel::table! {
+    client_roles (client_id, role, group_id) {
+        client_id -> Text,
+        role -> Text,
+        group_id -> Text,
+    }
+}
+
+diesel::table! {
+    apis (id) {
+        id -> Text,
+        identifier -> Text,
+        name -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    api_scopes (scope) {
+        scope -> Text,
+        api_id -> Text,
+        description -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    client_allowed_scopes (client_id, scope) {
+        client_id -> Text,
+        scope -> Text,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(group_members -> groups (group_id));
+diesel::joinable!(group_members -> users (user_id));
+diesel::joinable!(client_allowed_groups -> groups (group_id));
+diesel::joinable!(client_roles -> groups (group_id));
+diesel::joinable!(api_scopes -> apis (api_id));
+diesel::joinable!(client_allowed_scopes -> api_scopes (scope));
 diesel::joinable!(session_clients -> clients (client_id));
 diesel::joinable!(logout_outbox -> clients (client_id));
 diesel::joinable!(auth_codes -> clients (client_id));
@@ -189,4 +253,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_failures,
     session_clients,
     logout_outbox,
+    groups,
+    group_members,
+    client_allowed_groups,
+    client_roles,
+    apis,
+    api_scopes,
+    client_allowed_scopes,
 );

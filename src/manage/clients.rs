@@ -47,6 +47,10 @@ pub struct ClientOptions {
     pub backchannel_logout_session_required: bool,
     /// Refuse authorization requests without PKCE even though the client is confidential.
     pub require_pkce: bool,
+    /// Groups whose members may sign in (none: everyone); see `manage::access`.
+    pub allowed_groups: Vec<String>,
+    /// API scopes the client may be granted; see `manage::access`.
+    pub allowed_scopes: Vec<String>,
 }
 
 /// A change to a registered client: each `None` leaves that setting as it is.
@@ -61,6 +65,10 @@ pub struct ClientUpdate {
     pub backchannel_logout_uri: Option<Option<String>>,
     pub backchannel_logout_session_required: Option<bool>,
     pub require_pkce: Option<bool>,
+    /// Replaces the allowed groups (empty: everyone may sign in).
+    pub allowed_groups: Option<Vec<String>>,
+    /// Replaces the allowed API scopes.
+    pub allowed_scopes: Option<Vec<String>>,
 }
 
 fn check_name(name: &str) -> Result<String, ManageError> {
@@ -178,6 +186,8 @@ pub fn add_with(
     new.secret_hash = secret.as_deref().map(secrets::hash_secret);
     write_tx(conn, |c| {
         clients::insert(c, &new, now)?;
+        super::access::set_allowed_groups(c, &new.id, &options.allowed_groups)?;
+        super::access::set_allowed_scopes(c, &new.id, &options.allowed_scopes)?;
         audit_client(c, actor, "client.add", &new.id, Some(&new.name), now)?;
         Ok::<_, ManageError>(())
     })?;
@@ -317,6 +327,16 @@ pub fn update(
         if let Some(v) = change.require_pkce {
             set("require_pkce", v != client.require_pkce);
             client.require_pkce = v;
+        }
+        if let Some(v) = &change.allowed_groups
+            && super::access::set_allowed_groups(c, client_id, v)?
+        {
+            changed.push("allowed_groups");
+        }
+        if let Some(v) = &change.allowed_scopes
+            && super::access::set_allowed_scopes(c, client_id, v)?
+        {
+            changed.push("allowed_scopes");
         }
         if client.allows_grant("authorization_code") && client.redirect_uris.is_empty() {
             return Err(ManageError::Invalid(

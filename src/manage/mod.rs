@@ -1,8 +1,12 @@
 //! Account and client management shared by the CLI and the admin pages. Each operation validates its input
 //! first, then writes its rows and an audit row in one transaction, so bad input writes nothing.
 
+pub mod access;
 pub mod account;
+pub mod apis;
 pub mod clients;
+pub mod groups;
+pub mod roles;
 pub mod security;
 pub mod sessions;
 pub mod users;

@@ -2,7 +2,7 @@
 
 use crate::config::PasswordSettings;
 use crate::crypto::password;
-use crate::db::models::{audit, users};
+use crate::db::models::{audit, group_members, sessions, users};
 use crate::db::{AnyConnection, StoreError, write_tx};
 use crate::domain::username::Username;
 
@@ -210,4 +210,135 @@ pub fn bootstrap_admin(
         Err(ManageError::Store(StoreError::Conflict(_))) => Ok(None),
         Err(e) => Err(e),
     }
+}
+
+/// Everything an admin sees about one user (`porta user show`, the console's user page).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserDetails {
+    #[serde(flatten)]
+    pub user: users::User,
+    pub groups: Vec<String>,
+    pub sessions: usize,
+}
+
+pub fn show(conn: &mut AnyConnection, username: &str) -> Result<UserDetails, ManageError> {
+    let user = users::by_username(conn, username)?
+        .ok_or_else(|| ManageError::Invalid(format!("no user named {username:?}")))?;
+    let groups = group_members::group_names(conn, &user.id)?;
+    let sessions = sessions::all_for_user(conn, &user.id)?.len();
+    Ok(UserDetails {
+        user,
+        groups,
+        sessions,
+    })
+}
+
+/// Changes a user's email, name and `email_verified`. A new email address is unverified unless the same change
+/// says otherwise. Returns the user as saved.
+pub fn update(
+    conn: &mut AnyConnection,
+    username: &str,
+    change: &users::ProfileChange,
+    actor: &Actor,
+    now: i64,
+) -> Result<users::User, ManageError> {
+    let blank = |v: &Option<String>| {
+        v.as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    };
+    let email = change.email.as_ref().map(blank);
+    if let Some(Some(e)) = &email {
+        check_email(e)?;
+    }
+    let name = change.name.as_ref().map(blank);
+    if name
+        .as_ref()
+        .is_some_and(|n| n.as_ref().is_some_and(|n| n.chars().count() > 200))
+    {
+        return Err(ManageError::Invalid(
+            "a name is at most 200 characters".into(),
+        ));
+    }
+    write_tx(conn, |c| {
+        let mut user = users::by_username(c, username)?
+            .ok_or_else(|| ManageError::Invalid(format!("no user named {username:?}")))?;
+        let mut changed: Vec<&str> = Vec::new();
+        if let Some(e) = email {
+            if e != user.email {
+                changed.push("email");
+                user.email_verified = false;
+            }
+            user.email = e;
+        }
+        if let Some(n) = name {
+            if n != user.name {
+                changed.push("name");
+            }
+            user.name = n;
+        }
+        if let Some(v) = change.email_verified {
+            if v != user.email_verified {
+                changed.push("email_verified");
+            }
+            user.email_verified = v;
+        }
+        if user.email.is_none() {
+            user.email_verified = false;
+        }
+        users::update_profile(c, &user, now)?;
+        let detail = if changed.is_empty() {
+            "no change".to_string()
+        } else {
+            changed.join(", ")
+        };
+        audit::record(
+            c,
+            &audit::Event {
+                actor: actor.name.as_deref(),
+                action: "user.update",
+                target: Some(username),
+                ip: actor.ip.as_deref(),
+                detail: Some(&detail),
+            },
+            now,
+        )?;
+        users::by_id(c, &user.id)?.ok_or(ManageError::Store(StoreError::NotFound))
+    })
+}
+
+/// Removes a user: their sessions end (back-channel logout is queued for every client they used), and their
+/// sessions, codes, refresh tokens, consents and memberships are deleted with the row. Access tokens already
+/// issued stop working at userinfo and introspection (the subject no longer exists). The audit keeps the name.
+pub fn remove(
+    conn: &mut AnyConnection,
+    username: &str,
+    actor: &Actor,
+    now: i64,
+) -> Result<(), ManageError> {
+    write_tx(conn, |c| {
+        let user = users::by_username(c, username)?
+            .ok_or_else(|| ManageError::Invalid(format!("no user named {username:?}")))?;
+        if user.is_admin && users::admin_count(c)? <= 1 {
+            return Err(ManageError::Invalid(format!(
+                "{username:?} is the last admin: make another admin first"
+            )));
+        }
+        security::revoke_everything(c, &user.id, now)?;
+        users::delete(c, &user.id)?;
+        let detail = format!("id {}", user.id);
+        audit::record(
+            c,
+            &audit::Event {
+                actor: actor.name.as_deref(),
+                action: "user.remove",
+                target: Some(username),
+                ip: actor.ip.as_deref(),
+                detail: Some(&detail),
+            },
+            now,
+        )?;
+        Ok(())
+    })
 }

@@ -71,6 +71,8 @@ impl Discovery {
             end_session_endpoint: Some(url(crate::oidc::end_session::PATH)),
             introspection_endpoint: Some(url("/introspect")),
             revocation_endpoint: Some(url("/revoke")),
+            // Porta's own scopes only: API scopes change at runtime while these bytes are built once at startup,
+            // and an API's clients learn its scopes from whoever runs it (OIDC Discovery: "SHOULD", not all).
             scopes_supported: crate::domain::scope::SUPPORTED.to_vec(),
             response_types_supported: crate::oidc::authorize::RESPONSE_TYPES.to_vec(),
             response_modes_supported: crate::oidc::authorize::RESPONSE_MODES.to_vec(),

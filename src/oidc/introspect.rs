@@ -17,7 +17,7 @@ use crate::oidc::token::params::Params;
 use crate::oidc::token::refresh_token::session_alive;
 use crate::startup::AppState;
 use crate::tokens::claims::AccessTokenClaims;
-use crate::tokens::verify::{MAX_TOKEN_LEN, looks_like_jwt, verify_access_token};
+use crate::tokens::verify::{MAX_TOKEN_LEN, looks_like_jwt, verify_access_token_any_audience};
 
 /// An RFC 7662 2.2 answer. Inactive tokens carry nothing but `active: false`.
 #[derive(Debug, Default, Serialize)]
@@ -38,7 +38,7 @@ pub struct Introspection {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sub: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<crate::tokens::claims::Audience>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,7 +78,9 @@ async fn access(
         return Ok(Introspection::default());
     }
     let now = state.now();
-    let Ok(claims) = verify_access_token(&state.keys.current(), &state.settings, token, now) else {
+    let Ok(claims) =
+        verify_access_token_any_audience(&state.keys.current(), &state.settings, token, now)
+    else {
         return Ok(Introspection::default());
     };
     if claims.client_id != client.id {

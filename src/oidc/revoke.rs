@@ -13,7 +13,7 @@ use crate::oidc::client_auth;
 use crate::oidc::token::no_store;
 use crate::oidc::token::params::Params;
 use crate::startup::AppState;
-use crate::tokens::verify::{MAX_TOKEN_LEN, looks_like_jwt, verify_access_token};
+use crate::tokens::verify::{MAX_TOKEN_LEN, looks_like_jwt, verify_access_token_any_audience};
 
 /// `POST /revoke`.
 pub async fn revoke_post(
@@ -28,7 +28,8 @@ pub async fn revoke_post(
     if token.len() > MAX_TOKEN_LEN {
         // Not a token Porta issued.
     } else if looks_like_jwt(&token) {
-        if let Ok(claims) = verify_access_token(&state.keys.current(), &state.settings, &token, now)
+        if let Ok(claims) =
+            verify_access_token_any_audience(&state.keys.current(), &state.settings, &token, now)
             && claims.client_id == client.id
         {
             state

@@ -13,7 +13,7 @@ use crate::error::OAuthError;
 use crate::oidc::token::no_store;
 use crate::oidc::token::params::Params;
 use crate::startup::AppState;
-use crate::tokens::claims::ScopedClaims;
+use crate::tokens::claims::{AuthzClaims, ScopedClaims};
 use crate::tokens::verify::{VerifyError, verify_access_token};
 
 #[derive(Debug, Serialize)]
@@ -21,6 +21,8 @@ struct UserInfo {
     sub: String,
     #[serde(flatten)]
     claims: ScopedClaims,
+    #[serde(flatten)]
+    authz: AuthzClaims,
 }
 
 /// `GET /userinfo`.
@@ -92,20 +94,27 @@ async fn answer(state: &AppState, token: String) -> Result<HttpResponse, OAuthEr
         return Err(insufficient_scope());
     }
     let (jti, sub, iat) = (claims.jti.clone(), claims.sub.clone(), claims.iat);
-    let user = state
+    let (client_id, s) = (claims.client_id.clone(), scopes.clone());
+    let found = state
         .db
         .run(move |c| {
             if revoked_jtis::is_revoked(c, &jti)? {
                 return Ok(None);
             }
-            users::by_id(c, &sub)
+            let Some(user) = users::by_id(c, &sub)?.filter(|u| u.accepts_token_issued_at(iat))
+            else {
+                return Ok(None);
+            };
+            let authz = crate::tokens::authz::claims_now(c, &client_id, &user.id, &s)?;
+            Ok::<_, crate::db::StoreError>(Some((user, authz)))
         })
-        .await?
-        .filter(|u| u.accepts_token_issued_at(iat))
-        .ok_or_else(|| OAuthError::invalid_token("the access token is no longer valid"))?;
+        .await?;
+    let (user, authz) =
+        found.ok_or_else(|| OAuthError::invalid_token("the access token is no longer valid"))?;
     let body = UserInfo {
         sub: user.id.clone(),
         claims: ScopedClaims::for_user(&user, &scopes),
+        authz,
     };
     Ok(no_store(HttpResponse::Ok()).json(body))
 }

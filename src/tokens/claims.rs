@@ -1,9 +1,10 @@
 //! Claim sets: the ID token (OIDC Core 2, 3.1.3.6), the access token (RFC 9068 2.2), and the profile and email
 //! claims a scope releases (OIDC Core 5.4), shared by ID tokens and `/userinfo`.
 //!
-//! Access token audience: Porta's only protected resource is its own `/userinfo`, so `aud` is the userinfo
-//! endpoint URL (`{issuer}/userinfo`), which `/userinfo` requires. A relying party's own API that accepts Porta's
-//! access tokens checks `iss`, `aud` = that URL, `typ` = `at+jwt` and `client_id`.
+//! Access token audience (RFC 8707, DESIGN.md Tokens): the identifiers of the APIs whose scopes were granted, plus
+//! the userinfo endpoint URL (`{issuer}/userinfo`) when `openid` was, which `/userinfo` requires (see
+//! `tokens::authz`). One audience is a string, several an array (RFC 7519 4.1.3). An API that accepts Porta's
+//! access tokens checks `iss`, that `aud` contains its identifier, `typ` = `at+jwt`, `exp` and `scope`.
 
 use serde::{Deserialize, Serialize};
 
@@ -15,7 +16,7 @@ pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
 /// The JOSE `typ` of an ID token.
 pub const ID_TOKEN_TYP: &str = "JWT";
 
-/// The `aud` of every access token Porta mints: its userinfo endpoint.
+/// Porta's own protected resource, `/userinfo`: the `aud` an access token needs there.
 pub fn access_token_audience(issuer: &str) -> String {
     format!("{issuer}/userinfo")
 }
@@ -31,7 +32,7 @@ pub struct ScopedClaims {
     pub updated_at: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    /// Porta does not verify addresses, so this is `false` whenever an email is released.
+    /// Whether an admin marked the address verified (`porta user update --email-verified`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_verified: Option<bool>,
 }
@@ -48,7 +49,7 @@ impl ScopedClaims {
             && let Some(email) = user.email.clone().filter(|e| !e.is_empty())
         {
             c.email = Some(email);
-            c.email_verified = Some(false);
+            c.email_verified = Some(user.email_verified);
         }
         c
     }
@@ -72,6 +73,8 @@ pub const CLAIMS_SUPPORTED: &[&str] = &[
     "updated_at",
     "email",
     "email_verified",
+    "groups",
+    "roles",
 ];
 
 /// An ID token (OIDC Core 2).
@@ -93,6 +96,51 @@ pub struct IdTokenClaims {
     pub amr: Vec<String>,
     #[serde(flatten)]
     pub scoped: ScopedClaims,
+    #[serde(flatten)]
+    pub authz: AuthzClaims,
+}
+
+/// A JWT `aud`: a string when there is one audience, an array when there are several (RFC 7519 4.1.3).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Audience(pub Vec<String>);
+
+impl Audience {
+    pub fn contains(&self, aud: &str) -> bool {
+        self.0.iter().any(|a| a == aud)
+    }
+}
+
+impl Serialize for Audience {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        match self.0.as_slice() {
+            [one] => ser.serialize_str(one),
+            many => many.serialize(ser),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Audience {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum OneOrMany {
+            One(String),
+            Many(Vec<String>),
+        }
+        Ok(Audience(match OneOrMany::deserialize(de)? {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }))
+    }
+}
+
+/// The `groups` and `roles` claims (scopes `groups` and `roles`), in ID tokens, access tokens and userinfo.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthzClaims {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub groups: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub roles: Option<Vec<String>>,
 }
 
 /// An access token (RFC 9068 2.2).
@@ -101,7 +149,7 @@ pub struct AccessTokenClaims {
     pub iss: String,
     /// The user's id, or the client's id for `client_credentials`.
     pub sub: String,
-    pub aud: String,
+    pub aud: Audience,
     pub client_id: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub scope: Option<String>,
@@ -111,6 +159,8 @@ pub struct AccessTokenClaims {
     /// Present when a user signed in (absent for `client_credentials`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub auth_time: Option<i64>,
+    #[serde(flatten)]
+    pub authz: AuthzClaims,
 }
 
 impl AccessTokenClaims {
@@ -144,6 +194,7 @@ mod tests {
             created_at: 1,
             updated_at: 2,
             credentials_changed_at: 0,
+            email_verified: false,
         }
     }
 

@@ -12,9 +12,10 @@ use crate::db::models::users::User;
 use crate::domain::scope::Scopes;
 use crate::keys::{KeyError, KeySet};
 
+use super::authz::{self, AccessGrant};
 use super::claims::{
-    ACCESS_TOKEN_TYP, AccessTokenClaims, ID_TOKEN_TYP, IdTokenClaims, ScopedClaims,
-    access_token_audience,
+    ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, AuthzClaims, ID_TOKEN_TYP, IdTokenClaims,
+    ScopedClaims, access_token_audience,
 };
 
 /// The signed-in user a grant speaks for.
@@ -38,12 +39,19 @@ pub struct TokenRequest {
     pub now: i64,
     /// `None` for `client_credentials`: the client is the subject.
     pub user: Option<UserGrant>,
+    /// Audiences and the `groups`/`roles` claims (`tokens::authz`).
+    pub access: AccessGrant,
 }
 
 impl TokenRequest {
     /// An ID token goes with every user grant whose scope includes `openid`.
     pub fn wants_id_token(&self) -> bool {
         self.user.is_some() && self.scopes.contains("openid")
+    }
+
+    /// The scopes the access token carries: the grant's, or fewer when a `resource` narrowed it.
+    pub fn access_scopes(&self) -> &Scopes {
+        self.access.narrowed.as_ref().unwrap_or(&self.scopes)
     }
 
     /// When the access token expires.
@@ -76,20 +84,35 @@ pub fn at_hash(access_token: &str) -> String {
 pub fn mint(keys: &KeySet, settings: &Settings, req: &TokenRequest) -> Result<Minted, MintError> {
     let iss = settings.issuer.clone();
     let access_ttl = settings.tokens.access_token_ttl.as_secs() as i64;
-    let scope = (!req.scopes.is_empty()).then(|| req.scopes.to_string());
+    let access_scopes = req.access_scopes();
+    let scope = (!access_scopes.is_empty()).then(|| access_scopes.to_string());
+    let aud = authz::audiences(&access_token_audience(&iss), &req.access, access_scopes);
+    let claims_for = |scopes: &Scopes| AuthzClaims {
+        groups: req
+            .access
+            .groups
+            .clone()
+            .filter(|_| scopes.contains("groups")),
+        roles: req
+            .access
+            .roles
+            .clone()
+            .filter(|_| scopes.contains("roles")),
+    };
     let access = AccessTokenClaims {
         iss: iss.clone(),
         sub: req
             .user
             .as_ref()
             .map_or_else(|| req.client_id.clone(), |u| u.user.id.clone()),
-        aud: access_token_audience(&iss),
+        aud: Audience(aud),
         client_id: req.client_id.clone(),
         scope,
         jti: req.jti.clone(),
         iat: req.now,
         exp: req.now + access_ttl,
         auth_time: req.user.as_ref().map(|u| u.auth_time),
+        authz: claims_for(access_scopes),
     };
     let access_token = keys.sign(ACCESS_TOKEN_TYP, &access)?;
     let id_token = match &req.user {
@@ -107,6 +130,7 @@ pub fn mint(keys: &KeySet, settings: &Settings, req: &TokenRequest) -> Result<Mi
                 sid: u.sid.clone(),
                 amr: u.amr.clone(),
                 scoped: ScopedClaims::for_user(&u.user, &req.scopes),
+                authz: claims_for(&req.scopes),
             };
             Some(keys.sign(ID_TOKEN_TYP, &claims)?)
         }

@@ -24,14 +24,18 @@ pub enum VerifyError {
 }
 
 /// The validation every access token passes; `exp` is checked by the caller's clock instead.
-fn validation(settings: &Settings) -> Validation {
+fn validation(settings: &Settings, userinfo_audience: bool) -> Validation {
     let mut v = Validation::new(Algorithm::RS256);
     v.algorithms = vec![Algorithm::RS256];
     v.validate_exp = false;
     v.validate_nbf = false;
     v.leeway = 0;
     v.set_issuer(&[settings.issuer.as_str()]);
-    v.set_audience(&[access_token_audience(&settings.issuer)]);
+    if userinfo_audience {
+        v.set_audience(&[access_token_audience(&settings.issuer)]);
+    } else {
+        v.validate_aud = false;
+    }
     v.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
     v
 }
@@ -44,18 +48,39 @@ fn is_access_typ(typ: Option<&str>) -> bool {
     })
 }
 
-/// Checks an access token's signature, type, issuer, audience and expiry at `now`.
+/// Checks an access token's signature, type, issuer, audience (Porta's userinfo) and expiry at `now`.
 pub fn verify_access_token(
     keys: &KeySet,
     settings: &Settings,
     token: &str,
     now: i64,
 ) -> Result<AccessTokenClaims, VerifyError> {
+    verify(keys, settings, token, now, true)
+}
+
+/// As `verify_access_token`, for any audience: introspection and revocation concern every token Porta issued,
+/// including those addressed only to an API.
+pub fn verify_access_token_any_audience(
+    keys: &KeySet,
+    settings: &Settings,
+    token: &str,
+    now: i64,
+) -> Result<AccessTokenClaims, VerifyError> {
+    verify(keys, settings, token, now, false)
+}
+
+fn verify(
+    keys: &KeySet,
+    settings: &Settings,
+    token: &str,
+    now: i64,
+    userinfo_audience: bool,
+) -> Result<AccessTokenClaims, VerifyError> {
     if token.is_empty() || token.len() > MAX_TOKEN_LEN || token.split('.').count() != 3 {
         return Err(VerifyError::Invalid);
     }
     let data = keys
-        .verify::<AccessTokenClaims>(token, &validation(settings))
+        .verify::<AccessTokenClaims>(token, &validation(settings, userinfo_audience))
         .map_err(|_| VerifyError::Invalid)?;
     if data.header.alg != Algorithm::RS256 || !is_access_typ(data.header.typ.as_deref()) {
         return Err(VerifyError::Invalid);

@@ -17,7 +17,7 @@ use crate::web::{csrf, render};
 
 struct ScopeLine {
     name: String,
-    description: &'static str,
+    description: String,
 }
 
 #[derive(Template)]
@@ -39,6 +39,8 @@ fn describe(scope: &str) -> &'static str {
         "offline_access" => {
             "Keep access after you sign out of Porta (offline access), until you revoke it on your account page"
         }
+        "groups" => "See the groups you belong to",
+        "roles" => "See the roles your groups give you in this application",
         _ => "",
     }
 }
@@ -106,6 +108,15 @@ pub async fn consent_get(
             &format!("/login?authz={authz}"),
         ));
     }
+    // API scopes carry the description their API registered (`porta api add --scope NAME=description`).
+    let names: Vec<String> = request.scopes.iter().map(str::to_string).collect();
+    let api_scopes = state
+        .db
+        .run(move |c| {
+            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+            crate::db::models::api_scopes::find(c, &refs)
+        })
+        .await?;
     let page = ConsentPage {
         csrf_token: &csrf::token(&session)?,
         authz: &authz,
@@ -116,7 +127,11 @@ pub async fn consent_get(
             .iter()
             .map(|s| ScopeLine {
                 name: s.to_string(),
-                description: describe(s),
+                description: api_scopes
+                    .iter()
+                    .find(|a| a.scope == s)
+                    .map(|a| a.description.clone().unwrap_or_default())
+                    .unwrap_or_else(|| describe(s).to_string()),
             })
             .collect(),
     };

@@ -41,7 +41,6 @@ both_backends! {
             (&client_id, vec![("response_type", "token")], "unsupported_response_type"),
             (&client_id, vec![("response_type", "")], "invalid_request"),
             (&client_id, vec![("scope", "profile")], "invalid_scope"),
-            (&client_id, vec![("scope", "openid admin")], "invalid_scope"),
             (&client_id, vec![("code_challenge_method", "plain")], "invalid_request"),
             (&client_id, vec![("max_age", "-5")], "invalid_request"),
             (&client_id, vec![("prompt", "none consent")], "invalid_request"),

@@ -265,7 +265,8 @@ both_backends! {
         let browser = app.new_browser();
         let evil = "evil<script>alert(1)</script>";
         for extra in [
-            vec![("scope", format!("openid {evil}"))],
+            // A malformed scope (a quote is not a scope character); an unknown but well-formed one is ignored.
+            vec![("scope", format!("openid \"{evil}"))],
             vec![("code_challenge_method", evil.to_string())],
         ] {
             let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();

@@ -16,7 +16,7 @@ both_backends! {
         assert_eq!(doc["grant_types_supported"], serde_json::json!(["authorization_code", "refresh_token", "client_credentials"]));
         assert_eq!(doc["token_endpoint_auth_methods_supported"], serde_json::json!(["client_secret_basic", "client_secret_post", "none"]));
         assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
-        assert_eq!(doc["scopes_supported"], serde_json::json!(["openid", "profile", "email", "offline_access"]));
+        assert_eq!(doc["scopes_supported"], serde_json::json!(["openid", "profile", "email", "offline_access", "groups", "roles"]));
         for claim in ["sub", "auth_time", "nonce", "at_hash", "sid", "amr", "preferred_username", "email"] {
             assert!(doc["claims_supported"].as_array().unwrap().iter().any(|c| c == claim), "{claim}");
         }

@@ -19,6 +19,8 @@ pub struct User {
     pub updated_at: i64,
     /// The last password set or disable: access tokens issued before it are refused.
     pub credentials_changed_at: i64,
+    /// Whether an admin has confirmed the email address belongs to the user (`email_verified`).
+    pub email_verified: bool,
 }
 
 impl User {
@@ -54,6 +56,14 @@ pub fn insert(conn: &mut AnyConnection, new: &NewUser<'_>) -> Result<(), StoreEr
             other => other,
         })?;
     Ok(())
+}
+
+/// How many admins there are (the last one cannot be removed).
+pub fn admin_count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
+    Ok(users::table
+        .filter(users::is_admin.eq(true))
+        .count()
+        .get_result(conn)?)
 }
 
 pub fn count(conn: &mut AnyConnection) -> Result<i64, StoreError> {
@@ -147,4 +157,32 @@ pub fn set_password_hash(
         .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
         .execute(conn)?;
     updated(n, username)
+}
+
+/// A change to a user's profile (`porta user update`, the console): each `None` leaves the field as it is;
+/// `Some(None)` clears an optional one.
+#[derive(Debug, Clone, Default)]
+pub struct ProfileChange {
+    pub email: Option<Option<String>>,
+    pub name: Option<Option<String>>,
+    pub email_verified: Option<bool>,
+}
+
+/// Writes `user`'s email, name and email_verified as given.
+pub fn update_profile(conn: &mut AnyConnection, user: &User, now: i64) -> Result<(), StoreError> {
+    let n = diesel::update(users::table.find(&user.id))
+        .set((
+            users::email.eq(user.email.as_deref()),
+            users::name.eq(user.name.as_deref()),
+            users::email_verified.eq(user.email_verified),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    updated(n, &user.username)
+}
+
+/// Deletes a user row; sessions, codes, refresh tokens, consents and memberships go with it (ON DELETE CASCADE).
+pub fn delete(conn: &mut AnyConnection, user_id: &str) -> Result<(), StoreError> {
+    diesel::delete(users::table.find(user_id)).execute(conn)?;
+    Ok(())
 }

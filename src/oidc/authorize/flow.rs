@@ -129,6 +129,7 @@ mod tests {
             prompt: Prompt::default(),
             max_age: None,
             login_hint: None,
+            resource: None,
         }
     }
 

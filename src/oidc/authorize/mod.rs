@@ -16,6 +16,7 @@ use crate::db::models::consents;
 use crate::error::PageError;
 use crate::session::{self, SignIn, TypedSession};
 use crate::startup::AppState;
+use crate::tokens::authz;
 
 use flow::{Auth, Next};
 use request::{AuthorizeError, AuthorizeRequest};
@@ -68,6 +69,10 @@ async fn authorize(
         (Err(AuthorizeError::Page(message)), _) => return Err(PageError::bad_request(message)),
         (Ok(_), None) => return Err(PageError::internal()),
     };
+    let req = match grantable(state, req).await? {
+        Ok(req) => req,
+        Err(e) => return Ok(response::error(&e, &state.settings.issuer, via)),
+    };
     let signed_in = session::current_user(state, session).await?.map(|(_, s)| s);
     let auth = match &signed_in {
         Some(s) => Auth::Session {
@@ -76,6 +81,30 @@ async fn authorize(
         None => Auth::None,
     };
     proceed(state, session, &client, req, signed_in, auth, via).await
+}
+
+/// Keeps the scopes this client can be granted: unknown ones are ignored (OIDC Core 3.1.2.1), and a `resource`
+/// (RFC 8707) keeps only its API's scopes; an unknown resource goes back as `invalid_target`.
+async fn grantable(
+    state: &AppState,
+    mut req: AuthorizeRequest,
+) -> Result<Result<AuthorizeRequest, request::ErrorRedirect>, PageError> {
+    let userinfo = crate::tokens::claims::access_token_audience(&state.settings.issuer);
+    let r = req.clone();
+    let kept = state
+        .db
+        .run(move |c| {
+            authz::grantable_for_user(c, &r.client_id, &r.scopes, r.resource.as_deref(), &userinfo)
+        })
+        .await;
+    match kept {
+        Ok(scopes) => {
+            req.scopes = scopes;
+            Ok(Ok(req))
+        }
+        Err(authz::GrantError::Store(e)) => Err(e.into()),
+        Err(e) => Ok(Err(req.error("invalid_target", &e.to_string()))),
+    }
 }
 
 /// Takes the request to its next step: the login page, the consent page, an error, or a code.
@@ -149,10 +178,26 @@ pub async fn issue(
                 if !registered {
                     return Ok::<_, crate::db::StoreError>(None);
                 }
-                flow::issue_code(c, &r, &s, now, ttl).map(Some)
+                // A client that names allowed groups admits only their members (checked before any code).
+                if !authz::may_use_client(c, &r.client_id, &s.user_id)? {
+                    access_denied_audit(c, &r.client_id, &s.user_id, now)?;
+                    return Ok(Some(Err(())));
+                }
+                flow::issue_code(c, &r, &s, now, ttl).map(|code| Some(Ok(code)))
             })
         })
         .await?;
+    let code = match code {
+        Some(Err(())) => {
+            let e = req.error(
+                "access_denied",
+                "the user is not in a group allowed to use this application",
+            );
+            return Ok(response::error(&e, &state.settings.issuer, via));
+        }
+        Some(Ok(code)) => Some(code),
+        None => None,
+    };
     let Some(code) = code else {
         return Err(PageError::bad_request(
             "The application's return address is no longer registered with Porta, so Porta will not send \
@@ -160,6 +205,28 @@ pub async fn issue(
         ));
     };
     Ok(response::success(req, &code, &state.settings.issuer, via))
+}
+
+/// Records that a signed-in user was refused a client they are not allowed to use.
+fn access_denied_audit(
+    c: &mut crate::db::AnyConnection,
+    client_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<(), crate::db::StoreError> {
+    let username = crate::db::models::users::by_id(c, user_id)?.map(|u| u.username);
+    let detail = format!("client {client_id}: not in an allowed group");
+    crate::db::models::audit::record(
+        c,
+        &crate::db::models::audit::Event {
+            actor: username.as_deref(),
+            action: "authorize.access_denied",
+            target: Some(client_id),
+            ip: None,
+            detail: Some(&detail),
+        },
+        now,
+    )
 }
 
 /// How the request can rely on the current sign-in: fresh when the person signed in for this very request.

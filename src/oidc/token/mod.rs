@@ -82,7 +82,7 @@ fn exchange(
             client_auth::check(clients::by_id(&mut conn, &presented.client_id)?, presented)?;
         run_grant(&mut conn, ctx, &client, params)?
     };
-    let scope = issue.req.scopes.to_string();
+    let scope = issue.req.access_scopes().to_string();
     let minted = mint::mint(&ctx.keys, &ctx.settings, &issue.req).map_err(|e| {
         tracing::error!(error = %e, "minting tokens failed");
         OAuthError::server_error()
@@ -113,7 +113,7 @@ fn run_grant(
     match params.get("grant_type").unwrap_or_default() {
         "authorization_code" => authorization_code::exchange(conn, ctx, client, params),
         "refresh_token" => refresh_token::exchange(conn, ctx, client, params),
-        "client_credentials" => client_credentials::exchange(ctx, client, params),
+        "client_credentials" => client_credentials::exchange(conn, ctx, client, params),
         _ => Err(OAuthError::unsupported_grant_type(
             "grant_type must be authorization_code, refresh_token or client_credentials",
         )),
@@ -177,6 +177,18 @@ impl From<StoreError> for TxError {
 impl From<diesel::result::Error> for TxError {
     fn from(e: diesel::result::Error) -> Self {
         TxError::Store(e.into())
+    }
+}
+
+impl From<crate::tokens::authz::GrantError> for TxError {
+    fn from(e: crate::tokens::authz::GrantError) -> Self {
+        use crate::tokens::authz::GrantError;
+        match e {
+            GrantError::InvalidScope(d) => TxError::Refused(OAuthError::invalid_scope(d)),
+            // RFC 8707 2: a resource the server will not issue a token for.
+            GrantError::InvalidTarget(d) => TxError::Refused(OAuthError::invalid_target(d)),
+            GrantError::Store(e) => TxError::Store(e),
+        }
     }
 }
 

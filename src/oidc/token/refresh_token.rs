@@ -16,6 +16,8 @@ use crate::db::models::{audit, users};
 use crate::db::{AnyConnection, write_tx};
 use crate::domain::scope::Scopes;
 use crate::error::OAuthError;
+use crate::tokens::authz;
+use crate::tokens::claims::access_token_audience;
 use crate::tokens::mint::{TokenRequest, UserGrant};
 
 use super::params::Params;
@@ -45,8 +47,17 @@ pub fn exchange(
         .map(Scopes::parse)
         .transpose()
         .map_err(|_| OAuthError::invalid_scope("the scope is malformed or unknown"))?;
+    let resource = params.get("resource");
     let outcome = write_tx(conn, |c| {
-        rotate(c, &ctx.settings, client, &token_hash, requested, ctx.now)
+        rotate(
+            c,
+            &ctx.settings,
+            client,
+            &token_hash,
+            requested,
+            resource,
+            ctx.now,
+        )
     })?;
     match outcome {
         Outcome::Issued(issue) => Ok(*issue),
@@ -80,6 +91,7 @@ fn rotate(
     client: &Client,
     token_hash: &str,
     requested: Option<Scopes>,
+    resource: Option<&str>,
     now: i64,
 ) -> Result<Outcome, TxError> {
     let grace = super::secs(settings.tokens.refresh_reuse_grace);
@@ -137,9 +149,26 @@ fn rotate(
         refresh_tokens::revoke_family(c, &old.family_id, now)?;
         return Ok(Outcome::Invalid);
     }
+    // Taken out of every group the client admits: no more tokens for it.
+    if !authz::may_use_client(c, &client.id, &user.id)? {
+        return Err(OAuthError::invalid_grant(
+            "the user is no longer allowed to use this application",
+        )
+        .into());
+    }
+    // Groups and roles are read again at every refresh: a membership change shows in the next token.
+    let access = authz::for_user(
+        c,
+        &client.id,
+        &user,
+        &scopes,
+        resource,
+        &access_token_audience(&settings.issuer),
+    )?;
     let req = TokenRequest {
         client_id: client.id.clone(),
         scopes,
+        access,
         jti: new_jti(),
         now,
         user: Some(UserGrant {

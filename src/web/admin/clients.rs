@@ -148,6 +148,8 @@ async fn clients_post(
                 backchannel_logout_session_required: form
                     .contains_key("backchannel_logout_session_required"),
                 require_pkce: form.contains_key("require_pkce"),
+                allowed_groups: words(form.get("allowed_groups")),
+                allowed_scopes: words(form.get("allowed_scopes")),
             };
             let name = input.name.clone();
             let registered = manage(&state, &admin, move |c, actor, now| {
@@ -162,6 +164,12 @@ async fn clients_post(
         }
         .await,
     )
+}
+
+/// A space- or line-separated list from a form field.
+fn words(v: Option<&String>) -> Vec<String> {
+    v.map(|s| s.split_whitespace().map(str::to_string).collect())
+        .unwrap_or_default()
 }
 
 async fn load(state: &AppState, id: String) -> Result<Client, Denied> {
