@@ -5,7 +5,7 @@ use assert_cmd::Command;
 use crate::helpers::TestDb;
 
 /// `porta` with a config file that points at `db` (the file is what `--config` reads in production too).
-fn porta(db: &TestDb) -> Command {
+pub fn porta(db: &TestDb) -> Command {
     let config = db.dir.path().join("porta.toml");
     if !config.exists() {
         std::fs::write(
@@ -27,7 +27,7 @@ fn porta(db: &TestDb) -> Command {
     cmd
 }
 
-fn stdout_json(out: &std::process::Output) -> serde_json::Value {
+pub fn stdout_json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "stdout is not JSON ({e}): {}",
@@ -37,7 +37,7 @@ fn stdout_json(out: &std::process::Output) -> serde_json::Value {
 }
 
 /// A failed command: non-zero, one line on stderr starting with `error:`.
-fn assert_one_line_error(out: &std::process::Output, needle: &str) {
+pub fn assert_one_line_error(out: &std::process::Output, needle: &str) {
     assert!(!out.status.success(), "expected failure");
     let err = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<&str> = err.lines().collect();

@@ -14,6 +14,7 @@ mod backchannel_scale_out;
 mod backchannel_support;
 mod bad_input;
 mod cli;
+mod cli_authz;
 mod faults;
 mod hardening;
 mod keys;
