@@ -5,6 +5,7 @@
 mod helpers;
 
 mod admin;
+mod admin_authz;
 mod admin_browser;
 mod authorize;
 mod authz;

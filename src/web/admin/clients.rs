@@ -50,6 +50,9 @@ struct ClientPage<'a> {
     redirect_uris: String,
     post_logout_redirect_uris: String,
     deliveries: Vec<Delivery>,
+    /// Allowed groups and API scopes (issue 12).
+    access: crate::manage::access::ClientAccess,
+    roles: Vec<crate::db::models::client_roles::Role>,
 }
 
 /// Back-channel logout messages shown on a client's page.
@@ -195,7 +198,15 @@ async fn client_get(
                 logout_outbox::recent_for_client(c, &cid, RECENT_DELIVERIES)
             })
             .await?;
+            let cid = client.id.clone();
+            let (access, roles) = manage(&state, &admin, move |c, _, _| {
+                let access = crate::manage::access::of_client(c, &cid)?;
+                Ok((access, crate::db::models::client_roles::list(c, &cid)?))
+            })
+            .await?;
             Ok(page(&ClientPage {
+                access,
+                roles,
                 admin: &admin,
                 notice: q.get("notice").cloned(),
                 redirect_uris: client.redirect_uris.join("\n"),

@@ -5,7 +5,9 @@
 //! (grant or take admin, create an admin, set a password).
 
 mod audit;
+mod client_access;
 mod clients;
+mod groups;
 mod keys;
 mod timeline;
 mod users;
@@ -34,7 +36,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("", web::get().to(index))
             .route("/", web::get().to(index))
             .configure(keys::routes)
+            .configure(client_access::routes)
             .configure(clients::routes)
+            .configure(groups::routes)
             .configure(users::routes)
             .configure(audit::routes),
     );

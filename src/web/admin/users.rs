@@ -70,6 +70,8 @@ struct UserPage<'a> {
     user: User,
     created: String,
     sessions: Vec<SessionLine>,
+    /// The user's groups (issue 12).
+    groups: Vec<String>,
 }
 
 fn page_link(q: &str, page: i64) -> String {
@@ -171,7 +173,13 @@ async fn user_get(
             let user = load(&state, username.into_inner()).await?;
             let (uid, now) = (user.id.clone(), state.now());
             let rows = read(&state, move |c| sessions::list_for_user(c, &uid, now)).await?;
+            let uid = user.id.clone();
+            let groups = read(&state, move |c| {
+                crate::db::models::group_members::group_names(c, &uid)
+            })
+            .await?;
             Ok(page(&UserPage {
+                groups,
                 admin: &admin,
                 notice: q.get("notice").cloned(),
                 created: format_time(user.created_at),
