@@ -203,10 +203,15 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
                 allowed_scopes: list(allowed_scopes, *no_allowed_scopes),
             };
             let c = manage::update(&mut conn, client_id, &change, &actor, now)?;
-            super::output(json, &c, || {
+            let access = crate::manage::access::of_client(&mut conn, client_id)?;
+            let mut value = serde_json::to_value(&c)?;
+            value["allowed_groups"] = serde_json::json!(access.allowed_groups);
+            value["allowed_scopes"] = serde_json::json!(access.allowed_scopes);
+            super::output(json, &value, || {
                 format!(
                     "updated client {}\n  name: {}\n  redirect URIs: {}\n  post-logout redirect URIs: {}\n  \
-                     back-channel logout URI: {}{}\n  require PKCE: {}",
+                     back-channel logout URI: {}{}\n  require PKCE: {}\n  allowed groups: {}\n  \
+                     allowed API scopes: {}",
                     c.id,
                     c.name,
                     c.redirect_uris.join(" "),
@@ -217,7 +222,13 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
                     } else {
                         ""
                     },
-                    c.require_pkce
+                    c.require_pkce,
+                    if access.allowed_groups.is_empty() {
+                        "(everyone)".to_string()
+                    } else {
+                        access.allowed_groups.join(" ")
+                    },
+                    access.allowed_scopes.join(" ")
                 )
             })
         }

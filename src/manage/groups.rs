@@ -1,7 +1,7 @@
 //! Groups and their members (`porta group ...`, the console's groups pages). A group's name is what the `groups`
 //! claim carries, so it is restricted to characters every relying app can map: letters, digits and `. _ - : /`.
 
-use crate::db::models::{audit, group_members, groups, users};
+use crate::db::models::{audit, client_allowed_groups, group_members, groups, users};
 use crate::db::{AnyConnection, StoreError, write_tx};
 
 use super::{Actor, ManageError};
@@ -104,6 +104,14 @@ pub fn remove(
 ) -> Result<(), ManageError> {
     write_tx(conn, |c| {
         let g = find(c, name)?;
+        // A client admitting only this group would admit everyone once it is gone: refuse instead.
+        let admitting = client_allowed_groups::clients_admitting(c, &g.id)?;
+        if !admitting.is_empty() {
+            return Err(ManageError::Invalid(format!(
+                "group {name:?} is an allowed group of client(s) {}: change their allowed groups first",
+                admitting.join(", ")
+            )));
+        }
         groups::delete(c, &g.id)?;
         Ok(audit_group(c, actor, "group.remove", name, None, now)?)
     })

@@ -53,7 +53,12 @@ both_backends! {
         let res = post(&browser, &app.url(&format!("{path}/access")), &[("csrf_token", &token), ("allowed_groups", "nobody")]).await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 
-        // Remove the group after confirmation; then a user.
+        // A group a client admits cannot go (the client would admit everyone); once it admits nobody in
+        // particular, the group is removed after confirmation. Then a user.
+        let res = post(&browser, &app.url("/admin/group/remove?name=ops%2Foncall"), &[("csrf_token", &token)]).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        let res = post(&browser, &app.url(&format!("{path}/access")), &[("csrf_token", &token), ("allowed_groups", "")]).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
         let res = get(&browser, &app.url("/admin/group/remove?name=ops%2Foncall")).await;
         assert_eq!(res.status(), StatusCode::OK);
         let res = post(&browser, &app.url("/admin/group/remove?name=ops%2Foncall"), &[("csrf_token", &token)]).await;

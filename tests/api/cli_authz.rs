@@ -68,8 +68,11 @@ both_backends! {
         assert_eq!(json(&db, &["client", "role", "list", &id])[0]["role"], "editor");
         json(&db, &["client", "role", "remove", &id, "editor"]);
         assert_eq!(json(&db, &["client", "role", "list", &id]), serde_json::json!([]));
+        assert_one_line_error(&porta(&db).args(["group", "remove", "staff"]).output().unwrap(), "allowed group");
         let c = json(&db, &["client", "update", &id, "--no-allowed-groups"]);
         assert_eq!(c["client_id"], id.as_str());
+        assert_eq!(c["allowed_groups"], serde_json::json!([]));
+        assert_eq!(c["allowed_scopes"], serde_json::json!(["items:read"]));
 
         let shown = json(&db, &["user", "show", "ada"]);
         assert_eq!(shown["groups"], serde_json::json!(["staff"]));

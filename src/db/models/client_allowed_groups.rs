@@ -43,3 +43,15 @@ pub fn set(
     }
     Ok(())
 }
+
+/// The clients that admit a group (by its id).
+pub fn clients_admitting(
+    conn: &mut AnyConnection,
+    group_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    Ok(client_allowed_groups::table
+        .filter(client_allowed_groups::group_id.eq(group_id))
+        .select(client_allowed_groups::client_id)
+        .order(client_allowed_groups::client_id.asc())
+        .load(conn)?)
+}
