@@ -231,3 +231,44 @@ pub fn claims_now(
         },
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const USERINFO: &str = "https://id.example.com/userinfo";
+
+    #[test]
+    fn audiences_name_the_apis_and_userinfo_when_openid_is_granted() {
+        let grant = AccessGrant {
+            apis: vec!["https://api.example.com".into()],
+            ..AccessGrant::default()
+        };
+        let with_openid = Scopes::parse("openid items:read").unwrap();
+        assert_eq!(
+            audiences(USERINFO, &grant, &with_openid),
+            ["https://api.example.com", USERINFO]
+        );
+        let api_only = Scopes::parse("items:read").unwrap();
+        assert_eq!(
+            audiences(USERINFO, &grant, &api_only),
+            ["https://api.example.com"]
+        );
+        // Nothing to address: Porta's userinfo, which answers insufficient_scope.
+        assert_eq!(
+            audiences(USERINFO, &AccessGrant::default(), &Scopes::default()),
+            [USERINFO]
+        );
+    }
+
+    #[test]
+    fn a_resource_is_an_absolute_uri_without_a_fragment() {
+        assert!(check_resource("https://api.example.com/v1").is_ok());
+        for bad in ["api", "/relative", "https://api.example.com/#frag", ""] {
+            assert!(
+                matches!(check_resource(bad), Err(GrantError::InvalidTarget(_))),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -199,6 +199,20 @@ mod tests {
     }
 
     #[test]
+    fn one_audience_is_a_string_several_an_array() {
+        let one = Audience(vec!["a".into()]);
+        assert_eq!(serde_json::to_value(&one).unwrap(), serde_json::json!("a"));
+        let two = Audience(vec!["a".into(), "b".into()]);
+        assert_eq!(
+            serde_json::to_value(&two).unwrap(),
+            serde_json::json!(["a", "b"])
+        );
+        for v in [serde_json::json!("a"), serde_json::json!(["a"])] {
+            assert_eq!(serde_json::from_value::<Audience>(v).unwrap(), one);
+        }
+    }
+
+    #[test]
     fn claims_follow_scope() {
         let none = ScopedClaims::for_user(&user(), &Scopes::parse("openid").unwrap());
         assert_eq!(none, ScopedClaims::default());
