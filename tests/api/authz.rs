@@ -251,9 +251,7 @@ both_backends! {
         assert_eq!(audit[0].target.as_deref(), Some(f.web.client_id.as_str()));
 
         // Once in the group, the same browser gets a code at once.
-        let web = f.web.client_id.clone();
         setup(&f, move |c, a, now| groups::add_member(c, "admins", "ada", a, now)).await;
-        let _ = web;
         let res = browser.get(authorize_url(&f, &f.web.client_id, "openid")).send().await.unwrap();
         let loc = res.headers()["location"].to_str().unwrap().to_string();
         assert!(loc.contains("code="), "{loc}");
