@@ -527,4 +527,66 @@ both_backends! {
         .await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     }
+
+    async fn a_public_client_cannot_refresh_after_the_admin_ends_all_sessions(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let now = app.clock.now();
+        let spa = app
+            .state
+            .db
+            .run(move |c| {
+                manage_clients::add(
+                    c,
+                    &NewClientInput {
+                        name: "SPA".into(),
+                        redirect_uris: vec![REDIRECT.into()],
+                        post_logout_redirect_uris: vec![],
+                        is_public: true,
+                        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+                        first_party: true,
+                    },
+                    &Actor::cli(),
+                    now,
+                )
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .unwrap();
+        let code = sign_in_for(&app, &app.new_browser(), &spa, &[]).await;
+        let form = |extra: Vec<(&'static str, String)>| {
+            let mut f = vec![("client_id", spa.client_id.clone())];
+            f.extend(extra);
+            f
+        };
+        let res = app
+            .client
+            .post(app.url("/token"))
+            .form(&form(vec![
+                ("grant_type", "authorization_code".into()),
+                ("code", code),
+                ("redirect_uri", REDIRECT.into()),
+                ("code_verifier", VERIFIER.into()),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        let tokens: Value = res.json().await.unwrap();
+        let rt = tokens["refresh_token"].as_str().expect("a refresh token").to_string();
+        let uid = crate::sso::admin_id(&app).await;
+        app.state
+            .db
+            .run(move |c| porta::manage::sessions::end_all(c, &uid, "admin", &Actor::cli(), now))
+            .await
+            .map_err(|e| e.to_string())
+            .unwrap();
+        // The attacker holds the refresh token and the public client_id: that is all a public client needs.
+        let res = app
+            .client
+            .post(app.url("/token"))
+            .form(&form(vec![("grant_type", "refresh_token".into()), ("refresh_token", rt)]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
 }
