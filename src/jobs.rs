@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::web;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Runs every job once, at the state's `now` (one instant for all of them). A failing job is logged and does not
 /// stop the others.

@@ -22,7 +22,7 @@ use crate::error::PageError;
 use crate::manage::security;
 use crate::oidc::authorize::response::redirect_url;
 use crate::session::{SignIn, TypedSession};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::web::{csrf, render};
 
 /// Where the endpoint is served (for discovery's `end_session_endpoint`).

@@ -10,7 +10,7 @@ use crate::db::models::users::User;
 use crate::error::PageError;
 use crate::manage::{Actor, ManageError, account};
 use crate::session::{self, SignIn, TypedSession};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::web::csrf;
 use crate::web::login::attempt::{Attempt, Outcome, authenticate};
 

@@ -16,7 +16,7 @@ use crate::crypto::verifier::Verifier;
 use crate::error::PageError;
 use crate::oidc::authorize::{self, pending};
 use crate::session::TypedSession;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::web::{csrf, render};
 use attempt::Outcome;
 
