@@ -2,7 +2,6 @@
 //! sessions, and withdraw an application's consent. Each runs in one transaction with its audit row; what the
 //! event must end ends in the same transaction (`security`).
 
-use crate::crypto::password;
 use crate::db::models::{audit, consents, refresh_tokens, users};
 use crate::db::{AnyConnection, StoreError, write_tx};
 
@@ -29,16 +28,12 @@ fn record(
     )
 }
 
-/// Changes the person's own password after checking the current one. Every other session and every refresh
-/// token ends; the session with sid `current_sid` stays. Runs argon2 twice: call it from a blocking context.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "both passwords, the session to keep and the password policy are each needed"
-)]
+/// Changes the person's own password; the caller has checked the current one (throttled, like a sign-in).
+/// Every other session and every refresh token ends; the session with sid `current_sid` stays. Runs argon2:
+/// call it from a blocking context.
 pub fn change_own_password(
     conn: &mut AnyConnection,
     user_id: &str,
-    current_password: &str,
     new_password: &str,
     current_sid: &str,
     policy: &crate::config::PasswordSettings,
@@ -46,19 +41,6 @@ pub fn change_own_password(
     now: i64,
 ) -> Result<(), ManageError> {
     let user = users::by_id(conn, user_id)?.ok_or(StoreError::NotFound)?;
-    if !password::verify(current_password, &user.password_hash) {
-        write_tx(conn, |c| {
-            record(c, actor, "account.password_refused", None, now)
-        })?;
-        return Err(ManageError::Invalid(
-            "Your current password is not correct.".into(),
-        ));
-    }
-    if current_password == new_password {
-        return Err(ManageError::Invalid(
-            "The new password must differ from the current one.".into(),
-        ));
-    }
     super::users::change_password(
         conn,
         &user.username,

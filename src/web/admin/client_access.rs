@@ -9,7 +9,7 @@ use super::{admin_form, done, manage, respond};
 use crate::manage::clients::{self as ops, ClientUpdate};
 use crate::manage::roles;
 use crate::session::TypedSession;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/clients/{id}/access", web::post().to(access_post))

@@ -11,7 +11,7 @@ use super::{Admin, Confirm, admin_form, check_csrf, done, manage, page, recent_a
 use crate::db::models::users::ProfileChange;
 use crate::manage::groups::{self as ops, GroupInfo};
 use crate::session::TypedSession;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/groups", web::get().to(groups_get))
