@@ -53,6 +53,18 @@ both_backends! {
         let res = post(&browser, &app.url(&format!("{path}/access")), &[("csrf_token", &token), ("allowed_groups", "nobody")]).await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
 
+        // An API with scopes, its scopes replaced, then allowed to the client.
+        let res = post(&browser, &app.url("/admin/apis"), &[("csrf_token", &token), ("identifier", "https://api.example.com"), ("name", "Items"), ("scopes", "items:read=Read your items\nitems:write")]).await;
+        assert_eq!(location(&res), "/admin/apis?notice=API+registered.");
+        let res = post(&browser, &app.url("/admin/api/scopes"), &[("csrf_token", &token), ("identifier", "https://api.example.com"), ("scopes", "items:read=Read items")]).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let html = get(&browser, &app.url("/admin/apis")).await.text().await.unwrap();
+        assert!(html.contains("items:read=Read items") && !html.contains("items:write"), "{html}");
+        let res = post(&browser, &app.url(&format!("{path}/access")), &[("csrf_token", &token), ("allowed_groups", "ops/oncall"), ("allowed_scopes", "items:read")]).await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let res = post(&browser, &app.url("/admin/api/remove?identifier=https%3A%2F%2Fapi.example.com"), &[("csrf_token", &token)]).await;
+        assert_eq!(location(&res), "/admin/apis?notice=API+removed.");
+
         // A group a client admits cannot go (the client would admit everyone); once it admits nobody in
         // particular, the group is removed after confirmation. Then a user.
         let res = post(&browser, &app.url("/admin/group/remove?name=ops%2Foncall"), &[("csrf_token", &token)]).await;

@@ -215,6 +215,7 @@ both_backends! {
 
     async fn a_user_outside_the_allowed_groups_gets_access_denied_and_no_code(b: Backend) {
         let f = fixture(b).await;
+        let before = f.web_tokens().await;
         let web = f.web.client_id.clone();
         setup(&f, move |c, a, now| {
             groups::add(c, "admins", None, a, now)?;
@@ -244,7 +245,10 @@ both_backends! {
             })
             .await
             .unwrap();
-        assert_eq!(codes, 0, "no code was issued");
+        assert_eq!(codes, 1, "no code was issued beyond the one exchanged before the restriction");
+        // Tokens from before the restriction refresh no more.
+        let (s, b) = f.refresh(&f.web, before["refresh_token"].as_str().unwrap()).await;
+        assert_eq!((s, b["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
         assert_eq!(audit.len(), 1, "{audit:?}");
         assert_eq!(audit[0].action, "authorize.access_denied");
         assert_eq!(audit[0].actor.as_deref(), Some("ada"));

@@ -4,6 +4,7 @@
 //! sessions) need a confirmation step and a sign-in within the last five minutes, and so do privilege changes
 //! (grant or take admin, create an admin, set a password).
 
+mod apis;
 mod audit;
 mod client_access;
 mod clients;
@@ -39,6 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(client_access::routes)
             .configure(clients::routes)
             .configure(groups::routes)
+            .configure(apis::routes)
             .configure(users::routes)
             .configure(audit::routes),
     );
