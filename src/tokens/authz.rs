@@ -77,7 +77,11 @@ pub fn grantable_for_user(
     userinfo: &str,
 ) -> Result<Scopes, GrantError> {
     let allowed = client_allowed_scopes::list(conn, client_id)?;
-    let names: Vec<&str> = requested.iter().filter(|s| !STANDARD.contains(s)).collect();
+    // Only names the client may be granted are looked up: a request cannot make the query as long as it likes.
+    let names: Vec<&str> = requested
+        .iter()
+        .filter(|s| !STANDARD.contains(s) && allowed.iter().any(|a| a == s))
+        .collect();
     let known = api_scopes::find(conn, &names)?;
     if let Some(r) = resource {
         check_resource(r)?;
