@@ -2,6 +2,7 @@
 
 mod apis;
 mod clients;
+mod db;
 mod groups;
 mod keys;
 mod users;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Manage the signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Move the data to another database.
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Write a consistent copy of the SQLite database while Porta keeps serving (PostgreSQL: use pg_dump).
     Backup {
         /// The new file to write.
@@ -105,6 +109,7 @@ pub fn run(cli: &Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Api(cmd) => apis::run(cmd, cli.json, &settings, now),
         Command::Keys(cmd) => keys::run(cmd, cli.json, &settings, now),
         Command::Backup { file } => backup(cli.json, &settings, file),
+        Command::Db(cmd) => db::run(cmd, cli.json, &settings),
     }
 }
 
