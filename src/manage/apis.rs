@@ -2,7 +2,7 @@
 //! `resource`), a name, and scopes with the descriptions the consent page shows. Scope names are unique across
 //! APIs and may not be one of Porta's own.
 
-use crate::db::models::{api_scopes, apis, audit};
+use crate::db::models::{api_scopes, apis};
 use crate::db::{AnyConnection, write_tx};
 
 use super::{Actor, ManageError};
@@ -88,17 +88,7 @@ fn audit_api(
     detail: Option<&str>,
     now: i64,
 ) -> Result<(), ManageError> {
-    Ok(audit::record(
-        c,
-        &audit::Event {
-            actor: actor.name.as_deref(),
-            action,
-            target: Some(identifier),
-            ip: actor.ip.as_deref(),
-            detail,
-        },
-        now,
-    )?)
+    Ok(actor.record(c, action, Some(identifier), detail, now)?)
 }
 
 fn find(c: &mut AnyConnection, identifier: &str) -> Result<apis::Api, ManageError> {

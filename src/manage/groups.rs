@@ -1,7 +1,7 @@
 //! Groups and their members (`porta group ...`, the console's groups pages). A group's name is what the `groups`
 //! claim carries, so it is restricted to characters every relying app can map: letters, digits and `. _ - : /`.
 
-use crate::db::models::{audit, client_allowed_groups, group_members, groups, users};
+use crate::db::models::{client_allowed_groups, group_members, groups, users};
 use crate::db::{AnyConnection, StoreError, write_tx};
 
 use super::{Actor, ManageError};
@@ -38,17 +38,7 @@ fn audit_group(
     detail: Option<&str>,
     now: i64,
 ) -> Result<(), StoreError> {
-    audit::record(
-        c,
-        &audit::Event {
-            actor: actor.name.as_deref(),
-            action,
-            target: Some(group),
-            ip: actor.ip.as_deref(),
-            detail,
-        },
-        now,
-    )
+    actor.record(c, action, Some(group), detail, now)
 }
 
 /// The group named `name`, or a one-line refusal.

@@ -1,7 +1,7 @@
 //! App roles (`porta client role ...`): a role in one client, granted to the members of one or more groups. The
 //! `roles` claim carries the user's roles for the client that asks, and no other client's.
 
-use crate::db::models::{audit, client_roles, clients};
+use crate::db::models::{client_roles, clients};
 use crate::db::{AnyConnection, write_tx};
 
 use super::{Actor, ManageError};
@@ -20,17 +20,7 @@ fn audit_role(
     detail: &str,
     now: i64,
 ) -> Result<(), ManageError> {
-    Ok(audit::record(
-        c,
-        &audit::Event {
-            actor: actor.name.as_deref(),
-            action,
-            target: Some(client_id),
-            ip: actor.ip.as_deref(),
-            detail: Some(detail),
-        },
-        now,
-    )?)
+    Ok(actor.record(c, action, Some(client_id), Some(detail), now)?)
 }
 
 /// Sets the groups that grant `role` in a client (replacing earlier ones for that role).

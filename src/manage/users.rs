@@ -2,7 +2,7 @@
 
 use crate::config::PasswordSettings;
 use crate::crypto::password;
-use crate::db::models::{audit, group_members, sessions, users};
+use crate::db::models::{group_members, sessions, users};
 use crate::db::{AnyConnection, StoreError, write_tx};
 use crate::domain::username::Username;
 
@@ -85,17 +85,7 @@ fn audit_user(
     username: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    audit::record(
-        c,
-        &audit::Event {
-            actor: actor.name.as_deref(),
-            action,
-            target: Some(username),
-            ip: actor.ip.as_deref(),
-            detail: None,
-        },
-        now,
-    )
+    actor.record(c, action, Some(username), None, now)
 }
 
 pub fn set_disabled(
@@ -293,17 +283,7 @@ pub fn update(
         } else {
             changed.join(", ")
         };
-        audit::record(
-            c,
-            &audit::Event {
-                actor: actor.name.as_deref(),
-                action: "user.update",
-                target: Some(username),
-                ip: actor.ip.as_deref(),
-                detail: Some(&detail),
-            },
-            now,
-        )?;
+        actor.record(c, "user.update", Some(username), Some(&detail), now)?;
         users::by_id(c, &user.id)?.ok_or(ManageError::Store(StoreError::NotFound))
     })
 }
@@ -328,17 +308,7 @@ pub fn remove(
         security::revoke_everything(c, &user.id, now)?;
         users::delete(c, &user.id)?;
         let detail = format!("id {}", user.id);
-        audit::record(
-            c,
-            &audit::Event {
-                actor: actor.name.as_deref(),
-                action: "user.remove",
-                target: Some(username),
-                ip: actor.ip.as_deref(),
-                detail: Some(&detail),
-            },
-            now,
-        )?;
+        actor.record(c, "user.remove", Some(username), Some(&detail), now)?;
         Ok(())
     })
 }

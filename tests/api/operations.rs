@@ -390,3 +390,73 @@ async fn db_copy_refuses_a_source_that_is_not_migrated_and_covers_every_table() 
     assert!(String::from_utf8_lossy(&out.stderr).contains("pending migrations"));
     assert!(!target.exists(), "nothing was created");
 }
+
+#[actix_rt::test]
+async fn rotate_master_generates_the_new_key_into_the_key_file_and_keeps_the_old_one() {
+    let keys_dir = tempfile::tempdir().unwrap();
+    let key_file = keys_dir.path().join("master.key");
+    std::fs::write(&key_file, format!("{TEST_MASTER_KEY}\n")).unwrap();
+    let file = key_file.clone();
+    let app = spawn_app_with(Backend::Sqlite, move |s| {
+        s.master_key = None;
+        s.master_key_file = file;
+    })
+    .await;
+    let config = app.db.dir.path().join("file.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database_url = \"{}\"\nmaster_key_file = \"{}\"\n",
+            app.db.url,
+            key_file.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::cargo_bin("porta").unwrap();
+    cmd.env_remove("PORTA_DATABASE_URL")
+        .env_remove("PORTA_MASTER_KEY")
+        .arg("--config")
+        .arg(&config)
+        .args(["keys", "rotate-master", "--json"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_key = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(
+        new_key.trim(),
+        TEST_MASTER_KEY,
+        "the file holds the new key"
+    );
+    let kept = std::fs::read_to_string(keys_dir.path().join("master.key.previous")).unwrap();
+    assert_eq!(
+        kept.trim(),
+        TEST_MASTER_KEY,
+        "the old key is kept beside it"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A server started with the rotated file opens every key.
+    let (url, file) = (app.db.url.clone(), key_file.clone());
+    let restarted = spawn_app_with(Backend::Sqlite, move |s| {
+        s.database_url = url;
+        s.master_key = None;
+        s.master_key_file = file;
+    })
+    .await;
+    let ready = restarted
+        .client
+        .get(restarted.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+}
