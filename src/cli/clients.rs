@@ -39,6 +39,9 @@ pub enum ClientCommand {
         /// Refuse authorization requests without PKCE, even for a confidential client.
         #[arg(long)]
         require_pkce: bool,
+        /// Every sign-in to this client is multi-factor (a second factor or a passkey).
+        #[arg(long)]
+        require_mfa: bool,
     },
     /// Change a client's settings; what is not named stays as it is.
     Update {
@@ -66,6 +69,9 @@ pub enum ClientCommand {
         /// Whether authorization requests without PKCE are refused.
         #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
         require_pkce: Option<bool>,
+        /// Whether every sign-in to this client must be multi-factor.
+        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
+        require_mfa: Option<bool>,
     },
     /// List clients.
     List,
@@ -106,6 +112,7 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
             backchannel_logout_uri,
             backchannel_logout_session_required,
             require_pkce,
+            require_mfa,
         } => {
             let input = NewClientInput {
                 name: name.clone(),
@@ -119,6 +126,7 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
                 backchannel_logout_uri: backchannel_logout_uri.clone(),
                 backchannel_logout_session_required: *backchannel_logout_session_required,
                 require_pkce: *require_pkce,
+                require_mfa: *require_mfa,
             };
             let r = manage::add_with(&mut conn, &input, &options, &actor, now)?;
             print_registered(json, &r)
@@ -132,6 +140,7 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
             no_backchannel_logout,
             backchannel_logout_session_required,
             require_pkce,
+            require_mfa,
         } => {
             let change = ClientUpdate {
                 name: name.clone(),
@@ -145,12 +154,13 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
                 },
                 backchannel_logout_session_required: *backchannel_logout_session_required,
                 require_pkce: *require_pkce,
+                require_mfa: *require_mfa,
             };
             let c = manage::update(&mut conn, client_id, &change, &actor, now)?;
             super::output(json, &c, || {
                 format!(
                     "updated client {}\n  name: {}\n  redirect URIs: {}\n  post-logout redirect URIs: {}\n  \
-                     back-channel logout URI: {}{}\n  require PKCE: {}",
+                     back-channel logout URI: {}{}\n  require PKCE: {}\n  require MFA: {}",
                     c.id,
                     c.name,
                     c.redirect_uris.join(" "),
@@ -161,7 +171,8 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
                     } else {
                         ""
                     },
-                    c.require_pkce
+                    c.require_pkce,
+                    c.require_mfa
                 )
             })
         }

@@ -2,6 +2,7 @@
 
 mod clients;
 mod keys;
+mod mfa;
 mod users;
 
 use std::path::PathBuf;

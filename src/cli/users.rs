@@ -43,6 +43,9 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// A user's second factors: list them, or remove them all (`porta user mfa reset`).
+    #[command(subcommand)]
+    Mfa(super::mfa::MfaCommand),
 }
 
 /// Reads a password from stdin (`--password-stdin`) or asks twice on a terminal.
@@ -141,5 +144,6 @@ pub fn run(cmd: &UserCommand, json: bool, settings: &Settings, now: i64) -> anyh
                 format!("password changed for {username}")
             })
         }
+        UserCommand::Mfa(cmd) => super::mfa::run(cmd, json, settings, now),
     }
 }

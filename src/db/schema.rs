@@ -31,6 +31,7 @@ diesel::table! {
         backchannel_logout_uri -> Nullable<Text>,
         backchannel_logout_session_required -> Bool,
         require_pkce -> Bool,
+        require_mfa -> Bool,
     }
 }
 
@@ -170,7 +171,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mfa_factors (id) {
+        id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        name -> Text,
+        secret -> Nullable<Text>,
+        credential_id -> Nullable<Text>,
+        credential -> Nullable<Text>,
+        last_step -> Nullable<BigInt>,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    recovery_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
+diesel::joinable!(mfa_factors -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(session_clients -> clients (client_id));
 diesel::joinable!(logout_outbox -> clients (client_id));
 diesel::joinable!(auth_codes -> clients (client_id));
@@ -189,4 +216,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_failures,
     session_clients,
     logout_outbox,
+    mfa_factors,
+    recovery_codes,
 );

@@ -47,6 +47,8 @@ pub struct ClientOptions {
     pub backchannel_logout_session_required: bool,
     /// Refuse authorization requests without PKCE even though the client is confidential.
     pub require_pkce: bool,
+    /// Every sign-in to the client is multi-factor (issue 11).
+    pub require_mfa: bool,
 }
 
 /// A change to a registered client: each `None` leaves that setting as it is.
@@ -61,6 +63,7 @@ pub struct ClientUpdate {
     pub backchannel_logout_uri: Option<Option<String>>,
     pub backchannel_logout_session_required: Option<bool>,
     pub require_pkce: Option<bool>,
+    pub require_mfa: Option<bool>,
 }
 
 fn check_name(name: &str) -> Result<String, ManageError> {
@@ -132,6 +135,7 @@ fn check(
         },
         backchannel_logout_session_required: options.backchannel_logout_session_required,
         require_pkce: options.require_pkce,
+        require_mfa: options.require_mfa,
     })
 }
 
@@ -317,6 +321,10 @@ pub fn update(
         if let Some(v) = change.require_pkce {
             set("require_pkce", v != client.require_pkce);
             client.require_pkce = v;
+        }
+        if let Some(v) = change.require_mfa {
+            set("require_mfa", v != client.require_mfa);
+            client.require_mfa = v;
         }
         if client.allows_grant("authorization_code") && client.redirect_uris.is_empty() {
             return Err(ManageError::Invalid(

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod clients;
+pub mod mfa;
 pub mod security;
 pub mod sessions;
 pub mod users;

@@ -212,6 +212,7 @@ pub async fn register_rp(app: &TestApp, name: &str, uri: Option<&str>) -> String
                     backchannel_logout_uri: uri,
                     backchannel_logout_session_required: true,
                     require_pkce: false,
+                    require_mfa: false,
                 },
                 &Actor::cli(),
                 now,

@@ -6,6 +6,8 @@ pub mod clients;
 pub mod consents;
 pub mod login_failures;
 pub mod logout_outbox;
+pub mod mfa_factors;
+pub mod recovery_codes;
 pub mod refresh_tokens;
 pub mod revoked_jtis;
 pub mod session_clients;

@@ -148,6 +148,7 @@ async fn clients_post(
                 backchannel_logout_session_required: form
                     .contains_key("backchannel_logout_session_required"),
                 require_pkce: form.contains_key("require_pkce"),
+                require_mfa: form.contains_key("require_mfa"),
             };
             let name = input.name.clone();
             let registered = manage(&state, &admin, move |c, actor, now| {
@@ -226,6 +227,7 @@ async fn client_post(
                     form.contains_key("backchannel_logout_session_required"),
                 ),
                 require_pkce: Some(form.contains_key("require_pkce")),
+                require_mfa: Some(form.contains_key("require_mfa")),
                 ..ClientUpdate::default()
             };
             manage(&state, &admin, move |c, actor, now| {
