@@ -162,7 +162,15 @@ enum Offer {
     Unmet,
 }
 
-fn offer(state: &AppState, subject: &Subject, factors: &Factors, needed: Level) -> Offer {
+/// `for_application`: an application's request waits (without one, it is the console or a re-authentication,
+/// where enrolling is the only way on).
+fn offer(
+    state: &AppState,
+    subject: &Subject,
+    factors: &Factors,
+    needed: Level,
+    for_application: bool,
+) -> Offer {
     let passkeys =
         factors.has(kind::WEBAUTHN) && webauthn::unavailable(&state.settings.issuer).is_none();
     // After a password, every factor the user has completes the sign-in; a request that needs more steps up
@@ -176,9 +184,7 @@ fn offer(state: &AppState, subject: &Subject, factors: &Factors, needed: Level) 
             recovery,
             passkey: passkeys,
         }
-    } else if state.settings.mfa.enroll_on_demand
-        || matches!(subject, Subject::StepUp { user, .. } if user.is_admin)
-    {
+    } else if state.settings.mfa.enroll_on_demand || !for_application {
         Offer::Enrol
     } else {
         Offer::Unmet
@@ -245,7 +251,9 @@ async fn show(
     }
     let uid = subject.user().id.clone();
     let factors = state.db.run(move |c| mfa::list(c, &uid)).await?;
-    let (totp, recovery, passkey) = match offer(state, &subject, &factors, needed) {
+    let for_application = client_name.is_some();
+    let (totp, recovery, passkey) = match offer(state, &subject, &factors, needed, for_application)
+    {
         Offer::Page {
             totp,
             recovery,
