@@ -88,12 +88,15 @@
       if (conditional) conditional.abort();
       authenticate("/login/passkey/options", "/login/passkey/finish", null).catch(failed);
     });
-    if (PublicKeyCredential.isConditionalMediationAvailable) {
+    // Passkeys offered in the username field's autofill, unless the application already named the user (then
+    // the password is what they are asked for; the button still works).
+    const username = document.getElementById("username");
+    if (PublicKeyCredential.isConditionalMediationAvailable && username && !username.value) {
       PublicKeyCredential.isConditionalMediationAvailable().then((ok) => {
         if (!ok) return;
         conditional = new AbortController();
         authenticate("/login/passkey/options", "/login/passkey/finish", "conditional", conditional.signal)
-          .catch(failed);
+          .catch((e) => { if (!e || e.name !== "NotAllowedError") failed(e); });
       });
     }
   }
