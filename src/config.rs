@@ -604,6 +604,21 @@ mod tests {
     }
 
     #[test]
+    fn mfa_settings_load_and_are_checked() {
+        let s = load("", &[]).unwrap();
+        assert!(s.mfa.enroll_on_demand && s.mfa.required_for_admins);
+        let s = load(
+            "[mfa]\nrequired_for_admins = false\n",
+            &[("PORTA_MFA__ENROLL_ON_DEMAND", "false")],
+        )
+        .unwrap();
+        assert!(!s.mfa.enroll_on_demand && !s.mfa.required_for_admins);
+        assert!(known_keys().contains("mfa.second_step_timeout"));
+        let e = load("[mfa]\ntotp_issuer = \"a:b\"\n", &[]).unwrap_err();
+        assert!(e.0.contains("mfa.totp_issuer"), "{}", e.0);
+    }
+
+    #[test]
     fn env_overrides_file_with_nested_keys_and_human_durations() {
         let s = load(
             "issuer = \"https://id.example.com\"\n[keys]\nrotation_period = \"10d\"\n",

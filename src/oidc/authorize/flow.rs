@@ -259,6 +259,50 @@ mod tests {
     }
 
     #[test]
+    fn step_up_rules() {
+        let pwd = Auth::Session {
+            auth_time: NOW - 100,
+            mfa_at: None,
+            level: Level::Pwd,
+        };
+        let mfa = Auth::Session {
+            auth_time: NOW - 1000,
+            mfa_at: Some(NOW - 10),
+            level: Level::Mfa,
+        };
+        let mut r = req();
+        r.required_level = Level::Mfa;
+        assert_eq!(decide(&r, &client(true), pwd, None, NOW), Next::SecondStep);
+        assert_eq!(decide(&r, &client(true), mfa, None, NOW), Next::Issue);
+        assert_eq!(
+            decide(
+                &r,
+                &client(true),
+                Auth::Fresh { level: Level::Pwd },
+                None,
+                NOW
+            ),
+            Next::SecondStep
+        );
+        r.prompt.none = true;
+        assert!(matches!(
+            decide(&r, &client(true), pwd, None, NOW),
+            Next::Fail("interaction_required", _)
+        ));
+        // max_age counts from the oldest step the level relies on: the password 1000 s ago.
+        let mut r = req();
+        r.required_level = Level::Mfa;
+        r.max_age = Some(500);
+        assert_eq!(decide(&r, &client(true), mfa, None, NOW), Next::Login);
+        r.required_level = Level::Pwd;
+        r.max_age = Some(1000);
+        assert_eq!(decide(&r, &client(true), mfa, None, NOW), Next::Issue);
+        let mut r = req();
+        r.required_level = Level::Phr;
+        assert_eq!(decide(&r, &client(true), mfa, None, NOW), Next::SecondStep);
+    }
+
+    #[test]
     fn consent_rules() {
         let session = Auth::Session {
             auth_time: NOW,

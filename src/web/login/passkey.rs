@@ -256,7 +256,7 @@ pub async fn passwordless_finish(
         return Err(PageError::internal());
     };
     let Some((handle, cred_id)) = webauthn::identify(&rp, &body.credential) else {
-        crate::metrics::mfa_attempt("passkey", "failure");
+        crate::metrics::mfa_attempt(kind::WEBAUTHN, "failure");
         return refused();
     };
     let cid = cred_id.clone();
@@ -272,7 +272,7 @@ pub async fn passwordless_finish(
     let Some((factor, user)) =
         found.filter(|(_, u)| !u.disabled && webauthn::user_handle(&u.id) == handle)
     else {
-        crate::metrics::mfa_attempt("passkey", "failure");
+        crate::metrics::mfa_attempt(kind::WEBAUTHN, "failure");
         return refused();
     };
     let ip = crate::web::client_ip(&req);
