@@ -113,7 +113,8 @@ fn first_codes(
 
 /// A factor to enrol, already verified by the caller (a TOTP code, a WebAuthn registration).
 pub enum Enrolment<'a> {
-    /// The base32 secret and the step of the code that confirmed it.
+    /// The base32 secret sealed under the master key (`Keys::seal_secret` with `totp::seal_aad`), and the step of
+    /// the code that confirmed it.
     Totp { secret: &'a str, step: i64 },
     /// The credential id (base64url) and the serialized passkey.
     Passkey {

@@ -281,6 +281,46 @@ both_backends! {
         assert_eq!(get(&browser, &app.url("/account")).await.status(), StatusCode::FOUND);
     }
 
+    async fn totp_seeds_are_sealed_and_a_master_key_rotation_reseals_them(b: Backend) {
+        use porta::keys::{MasterKey, open_text, reseal, sealed_text_parts};
+        let app = spawn_app(b).await;
+        let browser = app.new_browser();
+        sign_in_admin(&app, &browser).await;
+        let (secret, _, _) = enrol_totp(&app, &browser, "").await;
+        let uid = admin_id(&app).await;
+        let stored = |app: &TestApp| {
+            let uid = uid.clone();
+            let db = app.state.db.clone();
+            async move {
+                db.run(move |c| porta::db::models::mfa_factors::for_user(c, &uid)).await.unwrap()[0]
+                    .secret
+                    .clone()
+                    .unwrap()
+            }
+        };
+        let before = stored(&app).await;
+        assert!(!before.contains(&secret), "the seed is not stored in plain text");
+        let old = MasterKey::parse(crate::helpers::TEST_MASTER_KEY).unwrap();
+        assert_eq!(sealed_text_parts(&before).unwrap().0, old.id());
+        let aad = porta::web::authn::totp::seal_aad(&uid);
+        // Bound to its user: it does not open for another.
+        assert!(open_text(&old, "mfa-totp:someone-else", &before).is_none());
+        let new = MasterKey::from_bytes([7u8; 32]);
+        let now = app.clock.now();
+        let new2 = MasterKey::from_bytes([7u8; 32]);
+        let done = app
+            .state
+            .db
+            .run(move |c| reseal::reseal_all(c, &[&old], &new2, "test", now))
+            .await
+            .unwrap();
+        assert_eq!(done.totp_secrets, 1);
+        let after = stored(&app).await;
+        assert_eq!(sealed_text_parts(&after).unwrap().0, new.id());
+        let opened = open_text(&new, &aad, &after).expect("opens with the new master key");
+        assert_eq!(String::from_utf8(opened.to_vec()).unwrap(), secret);
+    }
+
     async fn discovery_lists_the_acr_values(b: Backend) {
         let app = spawn_app(b).await;
         let d: serde_json::Value = get(&app.client, &app.url("/.well-known/openid-configuration")).await.json().await.unwrap();

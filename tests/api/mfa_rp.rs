@@ -141,7 +141,16 @@ fn acr(c: &CoreIdTokenClaims) -> String {
 /// Enrols TOTP for `ada` directly (as `/account/security` would after a confirming code); returns the secret.
 async fn enrol_ada(f: &Fixture) -> String {
     let secret = porta::web::authn::totp::new_secret();
-    let (user, s, now) = (f.user.clone(), secret.clone(), f.app.clock.now());
+    let sealed = f
+        .app
+        .state
+        .keys
+        .seal_secret(
+            &porta::web::authn::totp::seal_aad(&f.user.id),
+            secret.as_bytes(),
+        )
+        .unwrap();
+    let (user, s, now) = (f.user.clone(), sealed, f.app.clock.now());
     f.app
         .state
         .db

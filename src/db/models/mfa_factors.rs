@@ -143,3 +143,19 @@ pub fn delete_all(conn: &mut AnyConnection, user_id: &str) -> Result<usize, Stor
             .execute(conn)?,
     )
 }
+
+/// Every factor with a stored (sealed) secret: for `keys rotate-master`.
+pub fn all_with_secret(conn: &mut AnyConnection) -> Result<Vec<Factor>, StoreError> {
+    Ok(mfa_factors::table
+        .filter(mfa_factors::secret.is_not_null())
+        .order(mfa_factors::id.asc())
+        .load(conn)?)
+}
+
+/// Replaces a factor's sealed secret (a master key rotation).
+pub fn set_secret(conn: &mut AnyConnection, id: &str, secret: &str) -> Result<(), StoreError> {
+    diesel::update(mfa_factors::table.find(id))
+        .set(mfa_factors::secret.eq(secret))
+        .execute(conn)?;
+    Ok(())
+}

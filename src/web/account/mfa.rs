@@ -427,12 +427,14 @@ pub async fn totp_confirm_post(
             Some(msg),
         );
     };
-    let (u, secret, name, who) = (
-        user.clone(),
-        pending.secret.clone(),
-        form.name.clone(),
-        actor(&req, &user),
-    );
+    let sealed = state
+        .keys
+        .seal_secret(&totp::seal_aad(&user.id), pending.secret.as_bytes())
+        .map_err(|e| {
+            tracing::error!(error = %e, "sealing a TOTP seed failed");
+            PageError::internal()
+        })?;
+    let (u, secret, name, who) = (user.clone(), sealed, form.name.clone(), actor(&req, &user));
     let result = state
         .db
         .run(move |c| {

@@ -51,6 +51,12 @@ pub fn base32_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
+/// The associated data a user's sealed TOTP seed is bound to (`Keys::seal_secret`): a seed copied to another
+/// user's row does not open.
+pub fn seal_aad(user_id: &str) -> String {
+    format!("mfa-totp:{user_id}")
+}
+
 /// A new random secret, base32.
 pub fn new_secret() -> String {
     use rand::RngCore;

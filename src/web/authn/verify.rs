@@ -46,6 +46,7 @@ pub fn subjects(user_id: &str, ip: Option<&str>) -> Subjects {
 
 fn check_code(
     c: &mut AnyConnection,
+    keys: &crate::keys::Keys,
     user_id: &str,
     which: CodeKind,
     code: &str,
@@ -54,10 +55,15 @@ fn check_code(
     match which {
         CodeKind::Totp => {
             for f in mfa_factors::for_user(c, user_id)? {
-                let Some(secret) = f.secret.as_deref().filter(|_| f.kind == kind::TOTP) else {
+                let Some(stored) = f.secret.as_deref().filter(|_| f.kind == kind::TOTP) else {
                     continue;
                 };
-                if let Some(step) = totp::verify(secret, code, now, f.last_step) {
+                let Some(secret) = keys.open_secret(&totp::seal_aad(user_id), stored) else {
+                    tracing::error!(factor = %f.id, "a TOTP seed does not open with the master key");
+                    continue;
+                };
+                let secret = String::from_utf8_lossy(&secret).into_owned();
+                if let Some(step) = totp::verify(&secret, code, now, f.last_step) {
                     // Conditional on the step: of two racing requests with one code, one wins.
                     return mfa_factors::accept_step(c, &f.id, step, now);
                 }
@@ -83,6 +89,7 @@ pub async fn code(
     let now = state.now();
     let subjects = subjects(&user.id, ip.as_deref());
     let (uid, name) = (user.id.clone(), user.username.clone());
+    let keys = state.keys.clone();
     let outcome = state
         .db
         .run(move |c| {
@@ -94,7 +101,7 @@ pub async fn code(
                 Gate::Reserved(ids) => ids,
             };
             write_tx(c, |c| {
-                if check_code(c, &uid, which, &code, now)? {
+                if check_code(c, &keys, &uid, which, &code, now)? {
                     throttle::release_on_success(c, &subjects, &reserved)?;
                     record(c, &name, "mfa.success", ip.as_deref(), which.method(), now)?;
                     Ok(Checked::Right(&[amr::OTP]))
