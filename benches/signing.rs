@@ -12,7 +12,7 @@ use porta::clock::TestClock;
 use porta::config::Settings;
 use porta::db::models::signing_keys::SigningKey;
 use porta::keys::{KeyGenerator, Keys, MasterKey, seal};
-use porta::startup::AppState;
+use porta::state::AppState;
 
 /// The claims of a typical ID token (OIDC Core 2, with profile and email scope claims).
 #[derive(serde::Serialize)]

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::web;
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// Runs every job once, at the state's `now` (one instant for all of them). A failing job is logged and does not
 /// stop the others.
@@ -23,7 +23,8 @@ pub async fn run_once(state: &AppState) {
     }
 }
 
-/// Deletes ended sessions, authorization codes that can no longer be replayed usefully, and sign-in failures older than the throttling window.
+/// Deletes ended sessions, authorization codes that can no longer be replayed usefully, sign-in failures older
+/// than the throttling window, and the clients of sessions that have certainly ended.
 pub async fn purge_browser_state(
     state: &AppState,
     now: i64,
@@ -33,6 +34,8 @@ pub async fn purge_browser_state(
     // A used code is kept while what it issued may live, so a late replay still revokes it.
     let keep_used = secs(state.settings.tokens.access_token_ttl);
     let keep_with_family = secs(state.settings.tokens.refresh_token_max_life);
+    // A session ends at the latest `max_life` after it began, so its clients need not be remembered longer.
+    let clients_before = now.saturating_sub(secs(state.settings.sessions.max_life));
     state
         .db
         .run(move |c| {
@@ -44,7 +47,8 @@ pub async fn purge_browser_state(
                         keep_used,
                         keep_with_family,
                     )?
-                    + crate::web::login::throttle::purge(c, &login, now)?)
+                    + crate::web::login::throttle::purge(c, &login, now)?
+                    + crate::db::models::session_clients::purge_before(c, clients_before)?)
             })
         })
         .await

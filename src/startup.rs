@@ -4,30 +4,16 @@ use std::net::TcpListener;
 use std::sync::Arc;
 
 use actix_web::dev::Server;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::db::Db;
+use crate::state::AppState;
 
 /// The HSTS header value on an https issuer: one year, this host only (subdomains may be other services).
 pub const HSTS: &str = "max-age=31536000";
-
-/// Shared state every handler reaches through `web::Data<AppState>`.
-pub struct AppState {
-    pub settings: Arc<Settings>,
-    pub db: Db,
-    pub clock: SharedClock,
-    /// The signing keys; `keys.current()` never touches the database.
-    pub keys: Arc<crate::keys::Keys>,
-}
-
-impl AppState {
-    pub fn now(&self) -> i64 {
-        self.clock.now()
-    }
-}
 
 /// Opens the database and applies pending migrations.
 pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
@@ -180,32 +166,9 @@ async fn bootstrap_admin(
     Ok(())
 }
 
-/// Every route Porta serves.
+/// The operational routes; each protocol and page module registers its own.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
+    cfg.route("/healthz", web::get().to(crate::health::healthz_get))
+        .route("/readyz", web::get().to(crate::health::readyz_get))
         .route("/metrics", web::get().to(crate::metrics::metrics_get));
-}
-
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
-}
-
-/// 200 only when the database answers and a signing key is active.
-async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    if !state.keys.current().can_sign() {
-        return HttpResponse::ServiceUnavailable().json(
-            serde_json::json!({ "status": "unavailable", "reason": "no active signing key" }),
-        );
-    }
-    match state.db.ping().await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
-        Err(e) => {
-            // The detail (host names, driver messages) is for the operator's log, not for whoever asks.
-            tracing::warn!(error = %e, "readiness check: the database does not answer");
-            HttpResponse::ServiceUnavailable().json(
-                serde_json::json!({ "status": "unavailable", "reason": "database unavailable" }),
-            )
-        }
-    }
 }

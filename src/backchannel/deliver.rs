@@ -15,7 +15,7 @@ use crate::config::BackchannelSettings;
 use crate::db::models::logout_outbox::{self, OutboxRow, Outcome};
 use crate::db::models::{audit, clients};
 use crate::db::{StoreError, write_tx};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::logout_token::{self, LogoutTokenClaims};
 
 /// Messages claimed per pass; the rest wait for the next one.

@@ -1,6 +1,7 @@
 //! The `porta` command line: argument definitions and dispatch. Every command takes the same `--config`.
 
 mod clients;
+mod db;
 mod keys;
 mod mfa;
 mod users;
@@ -48,6 +49,9 @@ pub enum Command {
     /// Manage the signing keys.
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Move the data to another database.
+    #[command(subcommand)]
+    Db(db::DbCommand),
     /// Write a consistent copy of the SQLite database while Porta keeps serving (PostgreSQL: use pg_dump).
     Backup {
         /// The new file to write.
@@ -96,6 +100,7 @@ pub fn run(cli: &Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Client(cmd) => clients::run(cmd, cli.json, &settings, now),
         Command::Keys(cmd) => keys::run(cmd, cli.json, &settings, now),
         Command::Backup { file } => backup(cli.json, &settings, file),
+        Command::Db(cmd) => db::run(cmd, cli.json, &settings),
     }
 }
 

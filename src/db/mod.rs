@@ -2,6 +2,7 @@
 //! queries on the blocking thread pool. Every query in Porta lives under `db::models`.
 
 pub mod backup;
+pub mod copy;
 pub mod models;
 pub mod schema;
 
@@ -257,6 +258,16 @@ impl Db {
             }
         };
         applied.map_err(|e| StoreError::Unavailable(format!("migration failed: {e}")))
+    }
+
+    /// Whether migrations are waiting to be applied to this database.
+    pub fn has_pending_migrations(&self) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let pending = match &mut *conn {
+            AnyConnection::Sqlite(c) => c.has_pending_migration(SQLITE_MIGRATIONS),
+            AnyConnection::Postgres(c) => c.has_pending_migration(POSTGRES_MIGRATIONS),
+        };
+        pending.map_err(|e| StoreError::Unavailable(format!("reading the migrations failed: {e}")))
     }
 
     /// Answers whether the database responds (for `/readyz`).

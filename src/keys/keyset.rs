@@ -1,102 +1,22 @@
 //! The in-memory key set of one instance at one instant: the parsed signer of the active key, the verification
 //! keys of every published key, and the JWKS serialized once with its strong ETag. Requests only ever read it;
 //! `Keys::reload` builds a new one from the database.
-//!
-//! Signing goes through an `aws_lc_rs` `RsaKeyPair` parsed once per key: jsonwebtoken's own `encode` re-parses
-//! the DER key on every call, which costs more than half the time of a signature (issue 3, item 8).
+//! Signing goes through `signer::RsaSigner`, parsed once per key.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use aws_lc_rs::rand::SystemRandom;
-use aws_lc_rs::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::crypto::JwtSigner;
 use jsonwebtoken::signature::Signer;
-use jsonwebtoken::{Algorithm, DecodingKey, Header, TokenData, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, TokenData, Validation};
 use sha2::{Digest, Sha256};
 
 use super::KeyError;
 use super::lifecycle::{self, Timing};
+use super::signer::RsaSigner;
 use crate::db::models::signing_keys::SigningKey;
-
-/// An RS256 signer over a parsed RSA key pair, usable as jsonwebtoken's `JwtSigner`.
-pub struct RsaSigner {
-    kid: String,
-    pair: RsaKeyPair,
-    rng: SystemRandom,
-    /// The encoded JOSE headers of the two token types Porta mints (ID tokens `JWT`, access tokens `at+jwt`,
-    /// RFC 9068), built once per key rather than per token.
-    headers: [(&'static str, String); 2],
-}
-
-/// The base64url JOSE header `{alg: RS256, kid, typ}`.
-fn encoded_header(kid: &str, typ: &str) -> Result<String, KeyError> {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some(kid.to_string());
-    header.typ = Some(typ.to_string());
-    Ok(URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).map_err(KeyError::Serialize)?))
-}
-
-impl fmt::Debug for RsaSigner {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RsaSigner")
-            .field("kid", &self.kid)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RsaSigner {
-    /// Parses a PKCS#1 DER private key, checking that it is the key the row describes (its modulus is `n`).
-    pub fn from_der(kid: &str, der: &[u8], n: &str) -> Result<RsaSigner, KeyError> {
-        let pair =
-            RsaKeyPair::from_der(der).map_err(|e| KeyError::InvalidKey(format!("{kid}: {e}")))?;
-        let expected = URL_SAFE_NO_PAD
-            .decode(n)
-            .map_err(|_| KeyError::InvalidKey(format!("{kid}: stored modulus is not base64url")))?;
-        if pair
-            .public_key()
-            .modulus()
-            .big_endian_without_leading_zero()
-            != expected.as_slice()
-        {
-            return Err(KeyError::InvalidKey(format!(
-                "{kid}: the private key does not match the stored public key"
-            )));
-        }
-        Ok(RsaSigner {
-            kid: kid.to_string(),
-            pair,
-            rng: SystemRandom::new(),
-            headers: [
-                ("JWT", encoded_header(kid, "JWT")?),
-                ("at+jwt", encoded_header(kid, "at+jwt")?),
-            ],
-        })
-    }
-
-    pub fn kid(&self) -> &str {
-        &self.kid
-    }
-}
-
-impl Signer<Vec<u8>> for RsaSigner {
-    fn try_sign(&self, msg: &[u8]) -> Result<Vec<u8>, jsonwebtoken::signature::Error> {
-        let mut signature = vec![0; self.pair.public_modulus_len()];
-        self.pair
-            .sign(&RSA_PKCS1_SHA256, &self.rng, msg, &mut signature)
-            .map_err(jsonwebtoken::signature::Error::from_source)?;
-        Ok(signature)
-    }
-}
-
-impl JwtSigner for RsaSigner {
-    fn algorithm(&self) -> Algorithm {
-        Algorithm::RS256
-    }
-}
 
 /// A published key as it appears in the JWKS: public members only (RFC 7517 section 4, RFC 7518 section 6.3.1).
 #[derive(Debug, serde::Serialize)]
@@ -228,10 +148,7 @@ impl KeySet {
     pub fn sign<T: serde::Serialize>(&self, typ: &str, claims: &T) -> Result<String, KeyError> {
         let signer = self.signer.as_deref().ok_or(KeyError::NoActiveKey)?;
         let mut out = String::with_capacity(1024);
-        match signer.headers.iter().find(|(t, _)| *t == typ) {
-            Some((_, encoded)) => out.push_str(encoded),
-            None => out.push_str(&encoded_header(&signer.kid, typ)?),
-        }
+        out.push_str(&signer.header(typ)?);
         out.push('.');
         URL_SAFE_NO_PAD.encode_string(
             serde_json::to_vec(claims).map_err(KeyError::Serialize)?,
@@ -264,7 +181,7 @@ impl KeySet {
 
     /// The kid of the key that signs, or `""` when there is none (`/readyz` then answers 503).
     pub fn active_kid(&self) -> &str {
-        self.signer.as_deref().map(|s| s.kid.as_str()).unwrap_or("")
+        self.signer.as_deref().map(|s| s.kid()).unwrap_or("")
     }
 
     /// Whether a key is available to sign.
@@ -298,6 +215,7 @@ mod tests {
     use super::*;
     use crate::keys::generate::KeyGenerator;
     use crate::keys::lifecycle::tests::key;
+    use jsonwebtoken::Header;
 
     const T: Timing = Timing {
         rotation_period: 1000,

@@ -10,15 +10,17 @@ pub mod master;
 pub mod reseal;
 pub mod rotation;
 pub mod seal;
+pub mod signer;
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 pub use generate::KeyGenerator;
-pub use keyset::{KeySet, RsaSigner};
+pub use keyset::KeySet;
 pub use lifecycle::{KeyState, Timing};
 pub use master::MasterKey;
 pub use rotation::Changes;
+pub use signer::RsaSigner;
 
 use crate::clock::SharedClock;
 use crate::config::Settings;

@@ -2,43 +2,19 @@
 //! sessions, and withdraw an application's consent. Each runs in one transaction with its audit row; what the
 //! event must end ends in the same transaction (`security`).
 
-use crate::crypto::password;
-use crate::db::models::{audit, consents, refresh_tokens, users};
+use crate::db::models::refresh_tokens::{self, Families};
+use crate::db::models::{consents, users};
 use crate::db::{AnyConnection, StoreError, write_tx};
 
 use super::security::{self, Sessions};
 use super::{Actor, ManageError};
 
-fn record(
-    c: &mut AnyConnection,
-    actor: &Actor,
-    action: &str,
-    detail: Option<&str>,
-    now: i64,
-) -> Result<(), StoreError> {
-    audit::record(
-        c,
-        &audit::Event {
-            actor: actor.name.as_deref(),
-            action,
-            target: actor.name.as_deref(),
-            ip: actor.ip.as_deref(),
-            detail,
-        },
-        now,
-    )
-}
-
-/// Changes the person's own password after checking the current one. Every other session and every refresh
-/// token ends; the session with sid `current_sid` stays. Runs argon2 twice: call it from a blocking context.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "both passwords, the session to keep and the password policy are each needed"
-)]
+/// Changes the person's own password; the caller has checked the current one (throttled, like a sign-in).
+/// Every other session and every refresh token ends; the session with sid `current_sid` stays. Runs argon2:
+/// call it from a blocking context.
 pub fn change_own_password(
     conn: &mut AnyConnection,
     user_id: &str,
-    current_password: &str,
     new_password: &str,
     current_sid: &str,
     policy: &crate::config::PasswordSettings,
@@ -46,19 +22,6 @@ pub fn change_own_password(
     now: i64,
 ) -> Result<(), ManageError> {
     let user = users::by_id(conn, user_id)?.ok_or(StoreError::NotFound)?;
-    if !password::verify(current_password, &user.password_hash) {
-        write_tx(conn, |c| {
-            record(c, actor, "account.password_refused", None, now)
-        })?;
-        return Err(ManageError::Invalid(
-            "Your current password is not correct.".into(),
-        ));
-    }
-    if current_password == new_password {
-        return Err(ManageError::Invalid(
-            "The new password must differ from the current one.".into(),
-        ));
-    }
     super::users::change_password(
         conn,
         &user.username,
@@ -85,7 +48,7 @@ pub fn end_own_session(
                 "That session has already ended.".into(),
             ));
         }
-        Ok(record(c, actor, "account.session_end", None, now)?)
+        Ok(actor.record(c, "account.session_end", actor.name.as_deref(), None, now)?)
     })
 }
 
@@ -100,7 +63,13 @@ pub fn end_other_sessions(
     write_tx(conn, |c| {
         let n = security::end_sessions(c, user_id, Sessions::AllExcept(current_sid), now)?;
         let detail = format!("{n} sessions");
-        record(c, actor, "account.sessions_end_others", Some(&detail), now)?;
+        actor.record(
+            c,
+            "account.sessions_end_others",
+            actor.name.as_deref(),
+            Some(&detail),
+            now,
+        )?;
         Ok(n)
     })
 }
@@ -115,16 +84,17 @@ pub fn revoke_app(
 ) -> Result<(), ManageError> {
     write_tx(conn, |c| {
         let had_consent = consents::revoke(c, user_id, client_id)?;
-        let families = refresh_tokens::revoke_for_user_client(c, user_id, client_id, now)?;
+        let families =
+            refresh_tokens::revoke_families(c, Families::OfUserForClient(user_id, client_id), now)?;
         if !had_consent && families == 0 {
             return Err(ManageError::Invalid(
                 "That application has no access to revoke.".into(),
             ));
         }
-        Ok(record(
+        Ok(actor.record(
             c,
-            actor,
             "account.app_revoke",
+            actor.name.as_deref(),
             Some(client_id),
             now,
         )?)

@@ -1,7 +1,7 @@
 //! Registering relying parties and rotating their secrets. A secret is shown once and stored as a SHA-256 hash.
 
 use crate::crypto::secrets;
-use crate::db::models::{audit, clients};
+use crate::db::models::clients;
 use crate::db::{AnyConnection, StoreError, write_tx};
 use crate::domain::redirect_uri::RedirectUri;
 
@@ -147,17 +147,7 @@ fn audit_client(
     detail: Option<&str>,
     now: i64,
 ) -> Result<(), StoreError> {
-    audit::record(
-        c,
-        &audit::Event {
-            actor: actor.name.as_deref(),
-            action,
-            target: Some(client_id),
-            ip: actor.ip.as_deref(),
-            detail,
-        },
-        now,
-    )
+    actor.record(c, action, Some(client_id), detail, now)
 }
 
 pub fn add(

@@ -37,6 +37,28 @@ impl Actor {
             ip: None,
         }
     }
+
+    /// Writes the audit row of an operation this actor performed (inside the operation's transaction).
+    pub fn record(
+        &self,
+        c: &mut crate::db::AnyConnection,
+        action: &str,
+        target: Option<&str>,
+        detail: Option<&str>,
+        now: i64,
+    ) -> Result<(), crate::db::StoreError> {
+        crate::db::models::audit::record(
+            c,
+            &crate::db::models::audit::Event {
+                actor: self.name.as_deref(),
+                action,
+                target,
+                ip: self.ip.as_deref(),
+                detail,
+            },
+            now,
+        )
+    }
 }
 
 /// The model layer reports a missing row as a conflict with a readable message; surface it as bad input.

@@ -8,7 +8,8 @@
 //!   keeps the current one), every refresh family, online and offline, is revoked, and access tokens issued
 //!   before now are refused by userinfo and introspection (`users.credentials_changed_at`).
 
-use crate::db::models::{refresh_tokens, sessions, users};
+use crate::db::models::refresh_tokens::{self, Families};
+use crate::db::models::{sessions, users};
 use crate::db::{AnyConnection, StoreError};
 
 /// Which of a user's sessions an event ends.
@@ -71,7 +72,7 @@ fn session_ended(
     sid: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    refresh_tokens::revoke_online_for_sid(conn, sid, now)?;
+    refresh_tokens::revoke_families(conn, Families::OnlineOfSession(sid), now)?;
     crate::backchannel::enqueue_session_ended(conn, user_id, sid, now)?;
     Ok(())
 }
@@ -87,7 +88,7 @@ pub fn credentials_changed(
     users::set_credentials_changed(conn, user_id, now)?;
     let which = keep.map_or(Sessions::All, Sessions::AllExcept);
     end_sessions(conn, user_id, which, now)?;
-    refresh_tokens::revoke_all_for_user(conn, user_id, now)?;
+    refresh_tokens::revoke_families(conn, Families::OfUser(user_id), now)?;
     Ok(())
 }
 
@@ -98,6 +99,6 @@ pub fn revoke_everything(
     now: i64,
 ) -> Result<usize, StoreError> {
     let n = end_sessions(conn, user_id, Sessions::All, now)?;
-    refresh_tokens::revoke_all_for_user(conn, user_id, now)?;
+    refresh_tokens::revoke_families(conn, Families::OfUser(user_id), now)?;
     Ok(n)
 }

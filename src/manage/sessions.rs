@@ -1,7 +1,7 @@
 //! Ending sign-in sessions from the admin console. Deleting the row ends the session on every instance; what was
 //! bound to it (online refresh tokens, back-channel logout) ends in the same transaction (`security`).
 
-use crate::db::models::{audit, sessions};
+use crate::db::models::sessions;
 use crate::db::{AnyConnection, write_tx};
 
 use super::security::{self, Sessions};
@@ -21,17 +21,7 @@ pub fn end(
             .filter(|s| s.user_id.as_deref() == Some(user_id))
             .ok_or_else(|| ManageError::Invalid("that session has already ended".into()))?;
         security::end_sessions(c, user_id, Sessions::One(&row.id), now)?;
-        audit::record(
-            c,
-            &audit::Event {
-                actor: actor.name.as_deref(),
-                action: "session.end",
-                target: Some(username),
-                ip: actor.ip.as_deref(),
-                detail: None,
-            },
-            now,
-        )?;
+        actor.record(c, "session.end", Some(username), None, now)?;
         Ok(())
     })
 }
@@ -48,17 +38,7 @@ pub fn end_all(
     write_tx(conn, |c| {
         let n = security::revoke_everything(c, user_id, now)?;
         let detail = format!("{n} sessions; every refresh token revoked");
-        audit::record(
-            c,
-            &audit::Event {
-                actor: actor.name.as_deref(),
-                action: "session.end_all",
-                target: Some(username),
-                ip: actor.ip.as_deref(),
-                detail: Some(&detail),
-            },
-            now,
-        )?;
+        actor.record(c, "session.end_all", Some(username), Some(&detail), now)?;
         Ok(n)
     })
 }

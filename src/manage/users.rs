@@ -2,7 +2,7 @@
 
 use crate::config::PasswordSettings;
 use crate::crypto::password;
-use crate::db::models::{audit, users};
+use crate::db::models::users;
 use crate::db::{AnyConnection, StoreError, write_tx};
 use crate::domain::username::Username;
 
@@ -85,17 +85,7 @@ fn audit_user(
     username: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    audit::record(
-        c,
-        &audit::Event {
-            actor: actor.name.as_deref(),
-            action,
-            target: Some(username),
-            ip: actor.ip.as_deref(),
-            detail: None,
-        },
-        now,
-    )
+    actor.record(c, action, Some(username), None, now)
 }
 
 pub fn set_disabled(

@@ -13,7 +13,7 @@ use crate::crypto::secrets;
 use crate::db::models::clients::{self, Client};
 use crate::error::OAuthError;
 use crate::oidc::token::params::Params;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 /// The methods discovery advertises (`token_endpoint_auth_methods_supported`).
 pub const AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "none"];

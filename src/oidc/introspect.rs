@@ -15,7 +15,7 @@ use crate::oidc::client_auth;
 use crate::oidc::token::no_store;
 use crate::oidc::token::params::Params;
 use crate::oidc::token::refresh_token::session_alive;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::claims::AccessTokenClaims;
 use crate::tokens::verify::{MAX_TOKEN_LEN, looks_like_jwt, verify_access_token};
 

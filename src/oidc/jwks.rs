@@ -4,7 +4,7 @@
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
 
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub async fn jwks_get(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let set = state.keys.current();

@@ -12,7 +12,7 @@ use crate::error::OAuthError;
 use crate::oidc::client_auth;
 use crate::oidc::token::no_store;
 use crate::oidc::token::params::Params;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::verify::{MAX_TOKEN_LEN, looks_like_jwt, verify_access_token};
 
 /// `POST /revoke`.

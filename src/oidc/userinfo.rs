@@ -12,7 +12,7 @@ use crate::db::models::{revoked_jtis, users};
 use crate::error::OAuthError;
 use crate::oidc::token::no_store;
 use crate::oidc::token::params::Params;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::claims::ScopedClaims;
 use crate::tokens::verify::{VerifyError, verify_access_token};
 

@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use crate::crypto::secrets;
 use crate::db::models::users::{self, User};
 use crate::error::PageError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub use store::{DbSessionStore, Lifetimes, is_live, purge_expired};
 

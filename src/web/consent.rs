@@ -12,7 +12,7 @@ use crate::error::PageError;
 use crate::oidc::authorize::request::AuthorizeRequest;
 use crate::oidc::authorize::{self, flow, pending, response};
 use crate::session::{self, SignIn, TypedSession};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::web::{csrf, render};
 
 struct ScopeLine {

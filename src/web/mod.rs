@@ -98,7 +98,7 @@ pub fn form_config() -> web::FormConfig {
 pub fn client_ip(req: &HttpRequest) -> Option<String> {
     let peer = req.peer_addr()?.ip();
     let trusted = req
-        .app_data::<web::Data<crate::startup::AppState>>()
+        .app_data::<web::Data<crate::state::AppState>>()
         .map(|s| s.settings.trusted_proxies.as_slice())
         .unwrap_or_default();
     let forwarded = req

@@ -282,7 +282,7 @@ both_backends! {
 }
 
 /// A second Porta instance in this process over `app`'s database, with its own pool and key set.
-async fn second_instance(app: &TestApp) -> actix_web::web::Data<porta::startup::AppState> {
+async fn second_instance(app: &TestApp) -> actix_web::web::Data<porta::state::AppState> {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let mut settings = test_settings(&app.db);
     settings.issuer = app.address.clone();

@@ -140,7 +140,7 @@ pub struct TestApp {
     pub port: u16,
     pub clock: TestClock,
     pub client: reqwest::Client,
-    pub state: actix_web::web::Data<porta::startup::AppState>,
+    pub state: actix_web::web::Data<porta::state::AppState>,
     pub db: TestDb,
 }
 

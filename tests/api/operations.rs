@@ -10,17 +10,19 @@ use crate::helpers::{Backend, TEST_MASTER_KEY, TestApp, spawn_app, spawn_app_wit
 /// `porta ARGS` against the test server's database, run off the test's async thread so the server and the
 /// test's own tasks keep running meanwhile.
 async fn porta(app: &TestApp, args: &[&str]) -> std::process::Output {
-    let config = app.db.dir.path().join("porta.toml");
+    porta_on(app.db.dir.path(), &app.db.url, args).await
+}
+
+/// `porta ARGS` with `database_url` and the test master key, config written under `dir`.
+async fn porta_on(dir: &std::path::Path, url: &str, args: &[&str]) -> std::process::Output {
+    let config = dir.join("porta.toml");
     std::fs::write(
         &config,
-        format!(
-            "database_url = \"{}\"\nmaster_key = \"{}\"\n",
-            app.db.url, TEST_MASTER_KEY
-        ),
+        format!("database_url = \"{url}\"\nmaster_key = \"{TEST_MASTER_KEY}\"\n"),
     )
     .unwrap();
     let mut cmd = Command::cargo_bin("porta").unwrap();
-    cmd.current_dir(app.db.dir.path())
+    cmd.current_dir(dir)
         .env_remove("PORTA_DATABASE_URL")
         .env_remove("PORTA_CONFIG")
         .arg("--config")
@@ -231,4 +233,230 @@ both_backends! {
         assert!(e.contains("nothing was changed") && e.contains(&victim), "{e}");
         assert_eq!(sealed_rows(&app).await, before);
     }
+}
+
+/// `porta db copy --to URL` with the configuration of `app`.
+async fn db_copy(app: &TestApp, to: &str) -> std::process::Output {
+    porta(app, &["db", "copy", "--to", to, "--json"]).await
+}
+
+#[actix_rt::test]
+async fn db_copy_moves_a_live_deployment_to_postgres_and_back() {
+    let Some(pg) = Backend::postgres() else {
+        return;
+    };
+    use crate::security_events::{exchange, refresh, register_rp, sign_in_for};
+    let app = spawn_app(Backend::Sqlite).await;
+    // Live data: a client, a signed-in browser with its session, tokens and a refresh family; consent; audit.
+    let rp = register_rp(&app, "Wiki", true).await;
+    let browser = app.new_browser();
+    let tokens = exchange(&app, &rp, &sign_in_for(&app, &browser, &rp, &[]).await).await;
+
+    let target = crate::helpers::TestDb::new(pg);
+    let out = db_copy(&app, &target.url).await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = |table: &str| {
+        report
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["table"] == table)
+            .unwrap_or_else(|| panic!("{table} in the report"))["rows"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!(
+        report.as_array().unwrap().len(),
+        porta::db::copy::TABLES.len()
+    );
+    assert!(rows("users") >= 1 && rows("clients") >= 1 && rows("signing_keys") >= 2);
+    assert!(rows("sessions") >= 1 && rows("refresh_tokens") >= 1 && rows("audit_log") >= 1);
+
+    // A server on the copy, same issuer and master key: the old cookie, refresh token and ID token all still work.
+    let (issuer, url) = (app.address.clone(), target.url.clone());
+    let moved = spawn_app_with(pg, move |s| {
+        s.database_url = url;
+        s.issuer = issuer;
+    })
+    .await;
+    let account = browser.get(moved.url("/account")).send().await.unwrap();
+    assert_eq!(
+        account.status(),
+        StatusCode::OK,
+        "the session cookie still signs in"
+    );
+    let (status, renewed) = refresh(&moved, &rp, &tokens).await;
+    assert_eq!(status, StatusCode::OK, "{renewed}");
+    let jwks = crate::token_support::jwks(&moved).await;
+    crate::token_support::verify_with_jwks(
+        &jwks,
+        tokens["id_token"].as_str().unwrap(),
+        &rp.client_id,
+        &app.address,
+    );
+
+    // Copying into the same, now non-empty database is refused and changes nothing there.
+    let again = db_copy(&app, &target.url).await;
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not empty"));
+
+    // And back: PostgreSQL to a new SQLite file.
+    let back = moved.db.dir.path().join("back.db");
+    let back_url = format!("sqlite://{}", back.display());
+    let dir = moved.db.dir.path();
+    let out = porta_on(
+        dir,
+        &target.url,
+        &["db", "copy", "--to", &back_url, "--json"],
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let returned = spawn_app_with(Backend::Sqlite, move |s| s.database_url = back_url).await;
+    let ready = returned
+        .client
+        .get(returned.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+}
+
+#[actix_rt::test]
+async fn db_copy_refuses_a_source_that_is_not_migrated_and_covers_every_table() {
+    let app = spawn_app(Backend::Sqlite).await;
+    // Every table the migrations create is one `db copy` moves.
+    let tables: Vec<String> = {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Name {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            name: String,
+        }
+        let mut c =
+            diesel::SqliteConnection::establish(porta::db::sqlite_path(&app.db.url)).unwrap();
+        diesel::sql_query(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name <> '__diesel_schema_migrations' ORDER BY name",
+        )
+        .load::<Name>(&mut c)
+        .unwrap()
+        .into_iter()
+        .map(|n| n.name)
+        .collect()
+    };
+    let mut covered: Vec<String> = porta::db::copy::TABLES
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    covered.sort();
+    assert_eq!(tables, covered, "a new table must be added to db::copy");
+
+    // A source without the latest migrations: refused before anything is written.
+    let empty = app.db.dir.path().join("old.db");
+    std::fs::write(&empty, b"").unwrap();
+    let target = app.db.dir.path().join("target.db");
+    let config = app.db.dir.path().join("old.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database_url = \"sqlite://{}\"\nmaster_key = \"{TEST_MASTER_KEY}\"\n",
+            empty.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::cargo_bin("porta").unwrap();
+    cmd.env_remove("PORTA_DATABASE_URL")
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "db",
+            "copy",
+            "--to",
+            &format!("sqlite://{}", target.display()),
+        ]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("pending migrations"));
+    assert!(!target.exists(), "nothing was created");
+}
+
+#[actix_rt::test]
+async fn rotate_master_generates_the_new_key_into_the_key_file_and_keeps_the_old_one() {
+    let keys_dir = tempfile::tempdir().unwrap();
+    let key_file = keys_dir.path().join("master.key");
+    std::fs::write(&key_file, format!("{TEST_MASTER_KEY}\n")).unwrap();
+    let file = key_file.clone();
+    let app = spawn_app_with(Backend::Sqlite, move |s| {
+        s.master_key = None;
+        s.master_key_file = file;
+    })
+    .await;
+    let config = app.db.dir.path().join("file.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "database_url = \"{}\"\nmaster_key_file = \"{}\"\n",
+            app.db.url,
+            key_file.display()
+        ),
+    )
+    .unwrap();
+    let mut cmd = Command::cargo_bin("porta").unwrap();
+    cmd.env_remove("PORTA_DATABASE_URL")
+        .env_remove("PORTA_MASTER_KEY")
+        .arg("--config")
+        .arg(&config)
+        .args(["keys", "rotate-master", "--json"]);
+    let out = tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let new_key = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(
+        new_key.trim(),
+        TEST_MASTER_KEY,
+        "the file holds the new key"
+    );
+    let kept = std::fs::read_to_string(keys_dir.path().join("master.key.previous")).unwrap();
+    assert_eq!(
+        kept.trim(),
+        TEST_MASTER_KEY,
+        "the old key is kept beside it"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // A server started with the rotated file opens every key.
+    let (url, file) = (app.db.url.clone(), key_file.clone());
+    let restarted = spawn_app_with(Backend::Sqlite, move |s| {
+        s.database_url = url;
+        s.master_key = None;
+        s.master_key_file = file;
+    })
+    .await;
+    let ready = restarted
+        .client
+        .get(restarted.url("/readyz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
 }

@@ -452,4 +452,141 @@ both_backends! {
         let res = get(&owner, &authorize_url(&app, &rp.client_id, &[])).await;
         assert!(location(&res).starts_with("/consent?authz="), "consent is asked again");
     }
+
+    async fn another_person_signing_in_on_the_browser_ends_the_previous_session(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let rp = register_rp(&app, "Wiki", true).await;
+        let browser = app.new_browser();
+        let tokens = exchange(&app, &rp, &sign_in_for(&app, &browser, &rp, &[]).await).await;
+        let now = app.clock.now();
+        app.state
+            .db
+            .run(move |c| {
+                porta::manage::users::add(
+                    c,
+                    &porta::manage::users::NewUserInput {
+                        username: "bob".into(),
+                        password: "bob's own long passphrase".into(),
+                        ..Default::default()
+                    },
+                    &Default::default(),
+                    &Actor::cli(),
+                    now,
+                )
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .unwrap();
+        let res = submit_login(&app, &browser, "/login", "bob", "bob's own long passphrase").await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        // admin's SSO session in this browser is over: so is the refresh token bound to it.
+        assert_eq!(refresh(&app, &rp, &tokens).await.0, StatusCode::BAD_REQUEST);
+    }
+
+    async fn the_current_password_on_the_account_page_is_throttled_like_a_sign_in(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let thief = app.new_browser();
+        crate::sso::sign_in_admin(&app, &thief).await;
+        let page = get(&thief, &app.url("/account")).await.text().await.unwrap();
+        let csrf = hidden(&page, "csrf_token").unwrap();
+        let guess = |n: usize| {
+            let (thief, csrf, url) = (thief.clone(), csrf.clone(), app.url("/account/password"));
+            async move {
+                let current = format!("guess number {n}");
+                post(
+                    &thief,
+                    &url,
+                    &[
+                        ("csrf_token", csrf.as_str()),
+                        ("current_password", current.as_str()),
+                        ("new_password", NEW_PASSWORD),
+                        ("confirm_password", NEW_PASSWORD),
+                    ],
+                )
+                .await
+                .text()
+                .await
+                .unwrap()
+            }
+        };
+        for n in 0..5 {
+            assert!(guess(n).await.contains("current password is not correct"));
+        }
+        assert!(guess(5).await.contains("Too many wrong passwords"));
+        // Even the right password is refused while locked.
+        let res = post(
+            &thief,
+            &app.url("/account/password"),
+            &[
+                ("csrf_token", &csrf),
+                ("current_password", ADMIN_PASSWORD),
+                ("new_password", NEW_PASSWORD),
+                ("confirm_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+
+    async fn a_public_client_cannot_refresh_after_the_admin_ends_all_sessions(backend: Backend) {
+        let app = spawn_app(backend).await;
+        let now = app.clock.now();
+        let spa = app
+            .state
+            .db
+            .run(move |c| {
+                manage_clients::add(
+                    c,
+                    &NewClientInput {
+                        name: "SPA".into(),
+                        redirect_uris: vec![REDIRECT.into()],
+                        post_logout_redirect_uris: vec![],
+                        is_public: true,
+                        grant_types: vec!["authorization_code".into(), "refresh_token".into()],
+                        first_party: true,
+                    },
+                    &Actor::cli(),
+                    now,
+                )
+            })
+            .await
+            .map_err(|e| e.to_string())
+            .unwrap();
+        let code = sign_in_for(&app, &app.new_browser(), &spa, &[]).await;
+        let form = |extra: Vec<(&'static str, String)>| {
+            let mut f = vec![("client_id", spa.client_id.clone())];
+            f.extend(extra);
+            f
+        };
+        let res = app
+            .client
+            .post(app.url("/token"))
+            .form(&form(vec![
+                ("grant_type", "authorization_code".into()),
+                ("code", code),
+                ("redirect_uri", REDIRECT.into()),
+                ("code_verifier", VERIFIER.into()),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        let tokens: Value = res.json().await.unwrap();
+        let rt = tokens["refresh_token"].as_str().expect("a refresh token").to_string();
+        let uid = crate::sso::admin_id(&app).await;
+        app.state
+            .db
+            .run(move |c| porta::manage::sessions::end_all(c, &uid, "admin", &Actor::cli(), now))
+            .await
+            .map_err(|e| e.to_string())
+            .unwrap();
+        // The attacker holds the refresh token and the public client_id: that is all a public client needs.
+        let res = app
+            .client
+            .post(app.url("/token"))
+            .form(&form(vec![("grant_type", "refresh_token".into()), ("refresh_token", rt)]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
 }

@@ -138,65 +138,42 @@ pub fn revoke_family(
     Ok(n)
 }
 
-/// Revokes each family (with the access tokens issued beside them). Returns how many.
-fn revoke_families(
+/// Which refresh families a security event revokes.
+#[derive(Debug, Clone, Copy)]
+pub enum Families<'a> {
+    /// The online (session-bound) families of SSO session `sid`: the session has ended.
+    OnlineOfSession(&'a str),
+    /// Every family of a user, online and offline (password set, disable, an admin's revocation).
+    OfUser(&'a str),
+    /// Every family a user holds for one client (the user withdrew consent).
+    OfUserForClient(&'a str, &'a str),
+}
+
+/// Revokes the families `which` names, with the access tokens issued beside them. Returns how many families.
+pub fn revoke_families(
     conn: &mut AnyConnection,
-    families: Vec<String>,
+    which: Families<'_>,
     now: i64,
 ) -> Result<usize, StoreError> {
-    let n = families.len();
-    for family in families {
-        revoke_family(conn, &family, now)?;
+    let mut q = refresh_tokens::table
+        .filter(refresh_tokens::revoked_at.is_null())
+        .select(refresh_tokens::family_id)
+        .distinct()
+        .into_boxed();
+    q = match which {
+        Families::OnlineOfSession(sid) => q
+            .filter(refresh_tokens::sid.eq(sid))
+            .filter(refresh_tokens::offline.eq(false)),
+        Families::OfUser(user_id) => q.filter(refresh_tokens::user_id.eq(user_id)),
+        Families::OfUserForClient(user_id, client_id) => q
+            .filter(refresh_tokens::user_id.eq(user_id))
+            .filter(refresh_tokens::client_id.eq(client_id)),
+    };
+    let families: Vec<String> = q.load(conn)?;
+    for family in &families {
+        revoke_family(conn, family, now)?;
     }
-    Ok(n)
-}
-
-/// Revokes the online (session-bound) families of SSO session `sid`: the session has ended.
-pub fn revoke_online_for_sid(
-    conn: &mut AnyConnection,
-    sid: &str,
-    now: i64,
-) -> Result<usize, StoreError> {
-    let families = refresh_tokens::table
-        .filter(refresh_tokens::sid.eq(sid))
-        .filter(refresh_tokens::offline.eq(false))
-        .filter(refresh_tokens::revoked_at.is_null())
-        .select(refresh_tokens::family_id)
-        .distinct()
-        .load(conn)?;
-    revoke_families(conn, families, now)
-}
-
-/// Revokes every family of a user, online and offline (password set, disable, an admin's revocation).
-pub fn revoke_all_for_user(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    now: i64,
-) -> Result<usize, StoreError> {
-    let families = refresh_tokens::table
-        .filter(refresh_tokens::user_id.eq(user_id))
-        .filter(refresh_tokens::revoked_at.is_null())
-        .select(refresh_tokens::family_id)
-        .distinct()
-        .load(conn)?;
-    revoke_families(conn, families, now)
-}
-
-/// Revokes every family a user holds for one client (the user withdrew consent).
-pub fn revoke_for_user_client(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    client_id: &str,
-    now: i64,
-) -> Result<usize, StoreError> {
-    let families = refresh_tokens::table
-        .filter(refresh_tokens::user_id.eq(user_id))
-        .filter(refresh_tokens::client_id.eq(client_id))
-        .filter(refresh_tokens::revoked_at.is_null())
-        .select(refresh_tokens::family_id)
-        .distinct()
-        .load(conn)?;
-    revoke_families(conn, families, now)
+    Ok(families.len())
 }
 
 /// Removes tokens that expired before `before` (rotated or not: an expired token is refused either way).

@@ -47,3 +47,11 @@ pub fn forget(conn: &mut AnyConnection, sid: &str) -> Result<usize, StoreError> 
             .execute(conn)?,
     )
 }
+
+/// Forgets every session's clients recorded before `before` (those sessions have ended by then).
+pub fn purge_before(conn: &mut AnyConnection, before: i64) -> Result<usize, StoreError> {
+    Ok(
+        diesel::delete(session_clients::table.filter(session_clients::first_at.lt(before)))
+            .execute(conn)?,
+    )
+}

@@ -16,7 +16,7 @@ use crate::db::models::clients::{self, Client};
 use crate::db::models::consents;
 use crate::error::PageError;
 use crate::session::{self, SignIn, TypedSession};
-use crate::startup::AppState;
+use crate::state::AppState;
 
 use flow::{Auth, Next};
 use request::{AuthorizeError, AuthorizeRequest};

@@ -21,7 +21,7 @@ use crate::db::{AnyConnection, Db, StoreError};
 use crate::error::OAuthError;
 use crate::keys::KeySet;
 use crate::oidc::client_auth::{self, Presented};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::tokens::mint::{self, TokenRequest};
 
 use params::Params;

@@ -5,12 +5,14 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
+use crate::crypto::verifier::Verifier;
 use crate::db::models::users::User;
 use crate::error::PageError;
 use crate::manage::{Actor, ManageError, account};
 use crate::session::{self, SignIn, TypedSession};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::web::csrf;
+use crate::web::login::attempt::{Attempt, Outcome, authenticate};
 
 /// Longest password looked at; longer ones are refused by the policy anyway.
 const MAX_PASSWORD: usize = 1024;
@@ -94,6 +96,7 @@ async fn refused(
 pub async fn password_post(
     req: HttpRequest,
     state: web::Data<AppState>,
+    verifier: web::Data<Verifier>,
     session: TypedSession,
     form: web::Form<PasswordForm>,
 ) -> Result<HttpResponse, PageError> {
@@ -110,19 +113,41 @@ pub async fn password_post(
         let e = ManageError::Invalid("That password is too long.".into());
         return refused(&state, &session, e).await;
     }
+    if form.current_password == form.new_password {
+        let e = ManageError::Invalid("The new password must differ from the current one.".into());
+        return refused(&state, &session, e).await;
+    }
+    // The current password is checked like a sign-in: throttled, and bounded with every other argon2 check, so a
+    // stolen session cannot guess it at leisure.
+    let attempt = Attempt {
+        username: user.username.clone(),
+        password: form.current_password,
+        ip: crate::web::client_ip(&req),
+    };
+    match authenticate(&state, &verifier, attempt).await? {
+        Outcome::Succeeded(u) if u.id == user.id => {}
+        Outcome::Locked(_) => {
+            let e = ManageError::Invalid(
+                "Too many wrong passwords: wait a few minutes before trying again.".into(),
+            );
+            return refused(&state, &session, e).await;
+        }
+        _ => {
+            let e = ManageError::Invalid("Your current password is not correct.".into());
+            return refused(&state, &session, e).await;
+        }
+    }
     let (uid, sid, actor, now) = (
         user.id.clone(),
         sign_in.sid.clone(),
         actor(&req, &user),
         state.now(),
     );
-    let (current, new) = (form.current_password, form.new_password);
+    let new = form.new_password;
     let policy = state.settings.passwords.clone();
     let result = state
         .db
-        .run(move |c| {
-            account::change_own_password(c, &uid, &current, &new, &sid, &policy, &actor, now)
-        })
+        .run(move |c| account::change_own_password(c, &uid, &new, &sid, &policy, &actor, now))
         .await;
     match result {
         Ok(()) => {

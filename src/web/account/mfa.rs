@@ -19,7 +19,7 @@ use crate::manage::mfa::{self, Enrolment};
 use crate::manage::{Actor, ManageError};
 use crate::oidc::authorize::pending;
 use crate::session::{self, SignIn, TypedSession};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::web::authn::{amr, kind, totp, webauthn};
 use crate::web::{csrf, render, render_with_script};
 

@@ -15,7 +15,7 @@ use crate::clock::format_time;
 use crate::db::models::{clients, consents, sessions};
 use crate::error::PageError;
 use crate::session::{self, TypedSession};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::web::{csrf, render};
 
 pub use actions::{app_revoke_post, password_post, session_end_post, sessions_end_others_post};

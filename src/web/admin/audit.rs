@@ -9,7 +9,7 @@ use super::{Admin, PAGE_SIZE, page, respond};
 use crate::clock::format_time;
 use crate::db::models::audit::{self, AuditEntry, Filter};
 use crate::session::TypedSession;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/audit", web::get().to(audit_get));

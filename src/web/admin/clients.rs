@@ -16,7 +16,7 @@ use crate::manage::clients::{
     self as ops, ClientOptions, ClientUpdate, NewClientInput, Registered,
 };
 use crate::session::TypedSession;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/clients", web::get().to(clients_get))

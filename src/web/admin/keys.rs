@@ -12,7 +12,7 @@ use crate::db::models::signing_keys;
 use crate::error::PageError;
 use crate::keys::lifecycle;
 use crate::session::TypedSession;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/keys", web::get().to(keys_get))

@@ -20,7 +20,7 @@ use crate::db::{AnyConnection, StoreError};
 use crate::error::PageError;
 use crate::manage::{Actor, ManageError};
 use crate::session::TypedSession;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::web::csrf;
 
 /// How recent a sign-in must be for a destructive action.

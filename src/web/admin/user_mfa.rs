@@ -12,7 +12,7 @@ use crate::clock::format_time;
 use crate::db::models::users::{self, User};
 use crate::manage::mfa as ops;
 use crate::session::TypedSession;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/users/{username}/mfa", web::get().to(mfa_get))

@@ -18,7 +18,7 @@ use crate::error::PageError;
 use crate::manage::sessions as session_ops;
 use crate::manage::users::{self as ops, NewUserInput};
 use crate::session::TypedSession;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/users", web::get().to(users_get))

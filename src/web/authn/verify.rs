@@ -5,7 +5,7 @@
 use crate::db::models::{audit, mfa_factors, recovery_codes, users::User};
 use crate::db::{AnyConnection, StoreError, write_tx};
 use crate::error::PageError;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::web::login::throttle::{self, Gate, Subjects};
 
 use super::{amr, kind, recovery, totp};

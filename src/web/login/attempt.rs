@@ -6,7 +6,7 @@ use crate::crypto::verifier::Verifier;
 use crate::db::models::{audit, users};
 use crate::db::{StoreError, write_tx};
 use crate::error::PageError;
-use crate::startup::AppState;
+use crate::state::AppState;
 
 use super::throttle::{self, Gate, Subjects};
 

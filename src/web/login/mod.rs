@@ -3,7 +3,7 @@
 //! (`attempt`), throttling per account-and-address and per address (`throttle`), a new session key on success,
 //! and then the waiting authorization request (if any) carries on.
 
-mod attempt;
+pub mod attempt;
 pub mod passkey;
 pub mod second;
 pub mod throttle;
@@ -18,7 +18,7 @@ use crate::crypto::verifier::Verifier;
 use crate::error::PageError;
 use crate::oidc::authorize::{self, pending};
 use crate::session::TypedSession;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::web::{csrf, render};
 use attempt::Outcome;
 
@@ -168,6 +168,7 @@ pub async fn login_post(
         return Ok(crate::web::redirect(StatusCode::SEE_OTHER, &to));
     }
     let user_agent = crate::web::user_agent(&req);
+    end_previous_sign_in(&state, &session, &user.id).await?;
     let sign_in = session.sign_in(&user.id, state.now(), ip.as_deref(), user_agent.as_deref())?;
     if let Some(a) = authz
         && let Some(res) = authorize::resume_after_login(&state, &session, &a, sign_in).await?
@@ -195,6 +196,33 @@ fn login_page(status: StatusCode, page: &LoginPage<'_>) -> HttpResponse {
             crate::web::error_page::render(&PageError::internal())
         }
     }
+}
+
+/// Someone else signing in on this browser ends the SSO session that was there, with everything bound to it
+/// (the same person re-authenticating keeps it: `TypedSession::sign_in`).
+async fn end_previous_sign_in(
+    state: &AppState,
+    session: &TypedSession,
+    user_id: &str,
+) -> Result<(), PageError> {
+    let Some(previous) = session.sign_in_state().filter(|p| p.user_id != user_id) else {
+        return Ok(());
+    };
+    let now = state.now();
+    state
+        .db
+        .run(move |c| {
+            crate::db::write_tx(c, |c| {
+                crate::manage::security::end_session_by_sid(
+                    c,
+                    &previous.user_id,
+                    &previous.sid,
+                    now,
+                )
+            })
+        })
+        .await?;
+    Ok(())
 }
 
 /// HTTP 429 with `Retry-After`.

@@ -15,7 +15,7 @@ use webauthn_rs::prelude::{
 use crate::db::models::{mfa_factors, users};
 use crate::error::PageError;
 use crate::session::TypedSession;
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::web::authn::{amr, kind, verify, webauthn};
 use crate::web::csrf;
 
@@ -165,7 +165,8 @@ pub async fn second_finish(
         authz,
         ip.as_deref(),
         ua.as_deref(),
-    )?;
+    )
+    .await?;
     Ok(json_ok(json!({ "next": next_url(authz, return_to) })))
 }
 
@@ -292,6 +293,7 @@ pub async fn passwordless_finish(
     }
     let now = state.now();
     let ua = crate::web::user_agent(&req);
+    super::end_previous_sign_in(&state, &session, &user.id).await?;
     let methods = crate::web::authn::combine(&[], &[amr::HWK, amr::USER]);
     let s = session.sign_in_with(
         &user.id,

@@ -13,7 +13,7 @@ use crate::error::PageError;
 use crate::manage::mfa::{self, Factors};
 use crate::oidc::authorize::{self, pending, response};
 use crate::session::{self, SignIn, TypedSession};
-use crate::startup::AppState;
+use crate::state::AppState;
 use crate::web::authn::verify::{self, Checked, CodeKind};
 use crate::web::authn::{Level, amr, combine, kind, webauthn};
 use crate::web::csrf;
@@ -126,7 +126,7 @@ pub async fn carry_on(
 }
 
 /// Records a verified factor: completes a sign-in that waited for it, or raises a signed-in session.
-pub fn complete(
+pub async fn complete(
     state: &AppState,
     session: &TypedSession,
     subject: &Subject,
@@ -138,6 +138,7 @@ pub fn complete(
     let now = state.now();
     match subject {
         Subject::Password { user, pwd_at } => {
+            super::end_previous_sign_in(state, session, &user.id).await?;
             let amr = combine(&[amr::PWD.to_string()], methods);
             let s = session.sign_in_with(&user.id, *pwd_at, amr, Some(now), ip, user_agent)?;
             if let Some(a) = authz {
@@ -376,7 +377,8 @@ pub async fn second_post(
                 authz.as_deref(),
                 ip.as_deref(),
                 ua.as_deref(),
-            )?;
+            )
+            .await?;
             carry_on(&state, &session, authz.as_deref(), return_to.as_deref()).await
         }
     }

@@ -10,12 +10,13 @@
 
 use diesel::RunQueryDsl;
 
+mod audit;
+
 use super::KeyError;
 use super::generate::{GeneratedKey, KeyGenerator};
 use super::lifecycle::{self, KeyState, Timing};
 use super::master::MasterKey;
 use super::seal;
-use crate::db::models::audit::{self, Event};
 use crate::db::models::signing_keys::{self as rows, NewSigningKey, SigningKey};
 use crate::db::{AnyConnection, StoreError, write_tx};
 
@@ -103,7 +104,7 @@ pub fn ensure_observed(
                 let mut changes = Changes::default();
                 erase_retired(c, rows_now, now, &ctx.timing, &mut changes, observe)?;
                 complete(c, ctx, candidates, now, &mut changes, observe)?;
-                audit_changes(c, &changes, None, "scheduled", now, observe)?;
+                audit::audit_changes(c, &changes, None, "scheduled", now, observe)?;
                 Ok(changes)
             })
         },
@@ -170,7 +171,7 @@ pub fn rotate_now_observed(
             changes.promoted = Some(next_kid.clone());
             observe(&Step::Promoted(next_kid))?;
             complete(c, ctx, candidates, now, &mut changes, observe)?;
-            audit_changes(c, &changes, actor, "manual", now, observe)?;
+            audit::audit_changes(c, &changes, actor, "manual", now, observe)?;
             Ok(changes)
         })
     })
@@ -229,7 +230,7 @@ pub fn revoke_observed(
             let rows_now = rows::all(c)?;
             erase_retired(c, &rows_now, now, &ctx.timing, &mut changes, observe)?;
             complete(c, ctx, candidates, now, &mut changes, observe)?;
-            audit_changes(c, &changes, actor, reason, now, observe)?;
+            audit::audit_changes(c, &changes, actor, reason, now, observe)?;
             Ok(changes)
         })
     })
@@ -385,77 +386,6 @@ fn insert(
         },
     )?;
     Ok(())
-}
-
-fn audit_changes(
-    conn: &mut AnyConnection,
-    changes: &Changes,
-    actor: Actor<'_>,
-    why: &str,
-    now: i64,
-    observe: &mut dyn FnMut(&Step) -> Result<(), KeyError>,
-) -> Result<(), KeyError> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let mut events: Vec<(&str, Option<String>, String)> = Vec::new();
-    if let Some(kid) = &changes.revoked {
-        events.push(("key.revoke", Some(kid.clone()), format!("reason: {why}")));
-    }
-    if changes.revoked.is_none() && (changes.promoted.is_some() || !changes.created.is_empty()) {
-        let action = if changes.promoted.is_none() && changes.created.len() == 2 {
-            "key.bootstrap"
-        } else {
-            "key.rotate"
-        };
-        events.push((action, changes.promoted.clone(), describe(changes, why)));
-    } else if changes.revoked.is_some()
-        && (changes.promoted.is_some() || !changes.created.is_empty())
-    {
-        events.push((
-            "key.rotate",
-            changes.promoted.clone(),
-            describe(changes, "after revocation"),
-        ));
-    }
-    if !changes.erased.is_empty() {
-        events.push((
-            "key.erase",
-            None,
-            format!(
-                "private keys erased (retired or revoked): {}",
-                changes.erased.join(", ")
-            ),
-        ));
-    }
-    for (action, target, detail) in &events {
-        audit::record(
-            conn,
-            &Event {
-                actor,
-                action,
-                target: target.as_deref(),
-                ip: None,
-                detail: Some(detail),
-            },
-            now,
-        )?;
-    }
-    observe(&Step::Audited)
-}
-
-fn describe(changes: &Changes, why: &str) -> String {
-    let mut s = why.to_string();
-    if let Some(p) = &changes.promoted {
-        s.push_str(&format!("; now signing: {p}"));
-    }
-    if !changes.created.is_empty() {
-        s.push_str(&format!("; created: {}", changes.created.join(", ")));
-    }
-    if changes.early_activation {
-        s.push_str("; the promoted key was published for less than the pre-publication time");
-    }
-    s
 }
 
 /// Whether `kid` is in a state that can be revoked, for CLI messages.
