@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::db::models::{audit, mfa_factors, recovery_codes, users};
+use crate::db::models::{mfa_factors, recovery_codes, users};
 use crate::db::{AnyConnection, StoreError, write_tx};
 use crate::web::authn::{kind, recovery};
 
@@ -73,17 +73,7 @@ fn audit_mfa(
     detail: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    audit::record(
-        c,
-        &audit::Event {
-            actor: actor.name.as_deref(),
-            action,
-            target: Some(username),
-            ip: actor.ip.as_deref(),
-            detail: Some(detail),
-        },
-        now,
-    )
+    actor.record(c, action, Some(username), Some(detail), now)
 }
 
 fn check_name(name: &str, fallback: &str) -> Result<String, ManageError> {
