@@ -55,7 +55,7 @@ fn config() -> Result<Config, String> {
         })
     };
     Ok(Config {
-        issuer: get("issuer").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
+        issuer: get("issuer").unwrap_or_else(|| "http://localhost:8080".into()),
         client_id: need("client-id")?,
         client_secret: need("client-secret")?,
         redirect_uri: need("redirect-uri")?,

@@ -8,10 +8,10 @@
 //! porta client add --name "Demo" --first-party \
 //!     --redirect-uri http://127.0.0.1:3000/callback --post-logout-redirect-uri http://127.0.0.1:3000/ \
 //!     --backchannel-logout-uri http://127.0.0.1:3000/backchannel-logout --backchannel-logout-session-required
-//! cargo run --example relying_party -- --issuer http://127.0.0.1:8080 --client-id ID --client-secret SECRET --port 3000
+//! cargo run --example relying_party -- --issuer http://localhost:8080 --client-id ID --client-secret SECRET --port 3000
 //! ```
 //!
-//! Settings come from arguments or the environment: `--issuer` / `RP_ISSUER` (default `http://127.0.0.1:8080`),
+//! Settings come from arguments or the environment: `--issuer` / `RP_ISSUER` (default `http://localhost:8080`),
 //! `--client-id` / `RP_CLIENT_ID`, `--client-secret` / `RP_CLIENT_SECRET` (leave out for a public client),
 //! `--port` / `RP_PORT` (default 3000). Sessions live in memory; the session cookie's name carries the port, so
 //! several relying parties on one host keep separate sessions.
@@ -78,7 +78,7 @@ impl Config {
                 .filter(|v| !v.is_empty())
         };
         Ok(Config {
-            issuer: get("issuer", "RP_ISSUER").unwrap_or_else(|| "http://127.0.0.1:8080".into()),
+            issuer: get("issuer", "RP_ISSUER").unwrap_or_else(|| "http://localhost:8080".into()),
             client_id: get("client-id", "RP_CLIENT_ID")
                 .ok_or("set --client-id (or RP_CLIENT_ID)")?,
             client_secret: get("client-secret", "RP_CLIENT_SECRET"),

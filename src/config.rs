@@ -41,6 +41,7 @@ pub struct Settings {
     pub passwords: PasswordSettings,
     pub metrics: MetricsSettings,
     pub backchannel: BackchannelSettings,
+    pub mfa: MfaSettings,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -133,6 +134,37 @@ pub struct MetricsSettings {
     pub bearer_token: Option<String>,
 }
 
+/// Multi-factor sign-in (`[mfa]`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MfaSettings {
+    /// A user without a second factor whom an application asks for one is taken to enrolment and back; when off,
+    /// the application gets `unmet_authentication_requirements`.
+    pub enroll_on_demand: bool,
+    /// The admin console demands a second factor (enrolled on first use).
+    pub required_for_admins: bool,
+    /// The name authenticator apps show for TOTP entries (the `issuer` of the `otpauth://` URI).
+    pub totp_issuer: String,
+    /// How long after the password the second step may be completed.
+    #[serde(with = "humantime_serde")]
+    pub second_step_timeout: Duration,
+    /// How recent the last sign-in step must be to enrol or remove a factor on `/account`.
+    #[serde(with = "humantime_serde")]
+    pub recent_auth: Duration,
+}
+
+impl Default for MfaSettings {
+    fn default() -> Self {
+        MfaSettings {
+            enroll_on_demand: true,
+            required_for_admins: true,
+            totp_issuer: "Porta".into(),
+            second_step_timeout: Duration::from_secs(5 * MINUTE),
+            recent_auth: Duration::from_secs(5 * MINUTE),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BackchannelSettings {
@@ -149,7 +181,7 @@ pub struct BackchannelSettings {
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            issuer: "http://127.0.0.1:8080".into(),
+            issuer: "http://localhost:8080".into(),
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://data/porta.db".into(),
             database_pool_size: 8,
@@ -165,6 +197,7 @@ impl Default for Settings {
             passwords: PasswordSettings::default(),
             metrics: MetricsSettings::default(),
             backchannel: BackchannelSettings::default(),
+            mfa: MfaSettings::default(),
         }
     }
 }
@@ -363,6 +396,17 @@ impl Settings {
                 "backchannel: timeout and max_attempts must be more than zero".into(),
             ));
         }
+        if self.mfa.second_step_timeout.is_zero() || self.mfa.recent_auth.is_zero() {
+            return Err(ConfigError(
+                "mfa: second_step_timeout and recent_auth must be longer than zero".into(),
+            ));
+        }
+        let name = self.mfa.totp_issuer.trim();
+        if name.is_empty() || name.len() > 64 || name.contains(':') {
+            return Err(ConfigError(
+                "mfa.totp_issuer: 1 to 64 characters, without ':'".into(),
+            ));
+        }
         Ok(())
     }
 
@@ -555,8 +599,23 @@ mod tests {
         let s = load("", &[]).unwrap();
         assert_eq!(s.database_url, "sqlite://data/porta.db");
         assert_eq!(s.listen, "127.0.0.1:8080");
-        assert_eq!(s.issuer, "http://127.0.0.1:8080");
+        assert_eq!(s.issuer, "http://localhost:8080");
         assert_eq!(s.keys.rotation_period, Duration::from_secs(30 * DAY));
+    }
+
+    #[test]
+    fn mfa_settings_load_and_are_checked() {
+        let s = load("", &[]).unwrap();
+        assert!(s.mfa.enroll_on_demand && s.mfa.required_for_admins);
+        let s = load(
+            "[mfa]\nrequired_for_admins = false\n",
+            &[("PORTA_MFA__ENROLL_ON_DEMAND", "false")],
+        )
+        .unwrap();
+        assert!(!s.mfa.enroll_on_demand && !s.mfa.required_for_admins);
+        assert!(known_keys().contains("mfa.second_step_timeout"));
+        let e = load("[mfa]\ntotp_issuer = \"a:b\"\n", &[]).unwrap_err();
+        assert!(e.0.contains("mfa.totp_issuer"), "{}", e.0);
     }
 
     #[test]

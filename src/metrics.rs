@@ -75,6 +75,21 @@ pub fn login_throttled() {
     metrics::counter!("porta_login_throttled_total").increment(1);
 }
 
+/// A factor enrolled (`method`: totp, webauthn, recovery) or removed.
+pub fn mfa_enrolled(method: &'static str) {
+    metrics::counter!("porta_mfa_enrollments_total", "method" => method).increment(1);
+}
+
+pub fn mfa_removed(method: &'static str) {
+    metrics::counter!("porta_mfa_removals_total", "method" => method).increment(1);
+}
+
+/// A second step (or passwordless passkey) tried: `outcome` is success, failure or throttled.
+pub fn mfa_attempt(method: &'static str, outcome: &'static str) {
+    metrics::counter!("porta_mfa_attempts_total", "method" => method, "outcome" => outcome)
+        .increment(1);
+}
+
 /// Whether a request may read `/metrics`: always when no `metrics.bearer_token` is set, else only with
 /// `Authorization: Bearer <token>`, compared in constant time.
 pub fn scrape_allowed(expected: Option<&str>, authorization: Option<&[u8]>) -> bool {

@@ -45,6 +45,9 @@ pub enum ClientCommand {
         /// An API scope the client may be granted (repeatable).
         #[arg(long = "allowed-scope")]
         allowed_scopes: Vec<String>,
+        /// Every sign-in to this client is multi-factor (a second factor or a passkey).
+        #[arg(long)]
+        require_mfa: bool,
     },
     /// Change a client's settings; what is not named stays as it is.
     Update {
@@ -84,6 +87,9 @@ pub enum ClientCommand {
         /// Removes every allowed API scope.
         #[arg(long)]
         no_allowed_scopes: bool,
+        /// Whether every sign-in to this client must be multi-factor.
+        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
+        require_mfa: Option<bool>,
     },
     /// Manage a client's app roles.
     #[command(subcommand)]
@@ -153,6 +159,7 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
             require_pkce,
             allowed_groups,
             allowed_scopes,
+            require_mfa,
         } => {
             let input = NewClientInput {
                 name: name.clone(),
@@ -168,6 +175,7 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
                 require_pkce: *require_pkce,
                 allowed_groups: allowed_groups.clone(),
                 allowed_scopes: allowed_scopes.clone(),
+                require_mfa: *require_mfa,
             };
             let r = manage::add_with(&mut conn, &input, &options, &actor, now)?;
             print_registered(json, &r)
@@ -185,6 +193,7 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
             no_allowed_groups,
             allowed_scopes,
             no_allowed_scopes,
+            require_mfa,
         } => {
             let list = |v: &Vec<String>, none: bool| (none || !v.is_empty()).then(|| v.clone());
             let change = ClientUpdate {
@@ -201,6 +210,7 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
                 require_pkce: *require_pkce,
                 allowed_groups: list(allowed_groups, *no_allowed_groups),
                 allowed_scopes: list(allowed_scopes, *no_allowed_scopes),
+                require_mfa: *require_mfa,
             };
             let c = manage::update(&mut conn, client_id, &change, &actor, now)?;
             let access = crate::manage::access::of_client(&mut conn, client_id)?;
@@ -210,7 +220,7 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
             super::output(json, &value, || {
                 format!(
                     "updated client {}\n  name: {}\n  redirect URIs: {}\n  post-logout redirect URIs: {}\n  \
-                     back-channel logout URI: {}{}\n  require PKCE: {}\n  allowed groups: {}\n  \
+                     back-channel logout URI: {}{}\n  require PKCE: {}\n  require MFA: {}\n  allowed groups: {}\n  \
                      allowed API scopes: {}",
                     c.id,
                     c.name,
@@ -223,6 +233,7 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
                         ""
                     },
                     c.require_pkce,
+                    c.require_mfa,
                     if access.allowed_groups.is_empty() {
                         "(everyone)".to_string()
                     } else {

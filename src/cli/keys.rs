@@ -112,8 +112,9 @@ pub fn run(cmd: &KeysCommand, json: bool, settings: &Settings, now: i64) -> anyh
                 rotate_master(settings, &mut conn, new_key_file.as_deref(), now)?;
             super::output(json, &done, || {
                 let mut s = format!(
-                    "re-sealed {} key(s) from master key {} to {}",
+                    "re-sealed {} key(s) and {} TOTP seed(s) from master key {} to {}",
                     done.keys,
+                    done.totp_secrets,
                     if done.from.is_empty() {
                         "-".to_string()
                     } else {

@@ -5,6 +5,7 @@ mod clients;
 mod db;
 mod groups;
 mod keys;
+mod mfa;
 mod users;
 
 use std::path::PathBuf;

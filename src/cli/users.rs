@@ -64,6 +64,9 @@ pub enum UserCommand {
         #[arg(allow_hyphen_values = true)]
         username: String,
     },
+    /// A user's second factors: list them, or remove them all (`porta user mfa reset`).
+    #[command(subcommand)]
+    Mfa(super::mfa::MfaCommand),
 }
 
 /// Reads a password from stdin (`--password-stdin`) or asks twice on a terminal.
@@ -210,5 +213,6 @@ pub fn run(cmd: &UserCommand, json: bool, settings: &Settings, now: i64) -> anyh
                 || format!("removed user {username}"),
             )
         }
+        UserCommand::Mfa(cmd) => super::mfa::run(cmd, json, settings, now),
     }
 }

@@ -177,7 +177,7 @@ tables! {
         id: String, name: String, secret_hash: Option<String>, is_public: bool, first_party: bool,
         redirect_uris: String, post_logout_redirect_uris: String, grant_types: String, created_at: i64,
         updated_at: i64, backchannel_logout_uri: Option<String>, backchannel_logout_session_required: bool,
-        require_pkce: bool,
+        require_pkce: bool, require_mfa: bool,
     }
     audit_log {
         id: String, at: i64, actor: Option<String>, action: String, target: Option<String>, ip: Option<String>,
@@ -219,6 +219,12 @@ tables! {
     apis { id: String, identifier: String, name: String, created_at: i64, updated_at: i64 }
     api_scopes { scope: String, api_id: String, description: Option<String> }
     client_allowed_scopes { client_id: String, scope: String }
+    mfa_factors {
+        id: String, user_id: String, kind: String, name: String, secret: Option<String>,
+        credential_id: Option<String>, credential: Option<String>, last_step: Option<i64>, created_at: i64,
+        last_used_at: Option<i64>,
+    }
+    recovery_codes { code_hash: String, user_id: String, created_at: i64, used_at: Option<i64> }
 }
 
 /// Copies every table of `src` into `dst`, which must be migrated and empty. `src` is read in one snapshot and

@@ -32,6 +32,7 @@ diesel::table! {
         backchannel_logout_uri -> Nullable<Text>,
         backchannel_logout_session_required -> Bool,
         require_pkce -> Bool,
+        require_mfa -> Bool,
     }
 }
 
@@ -214,6 +215,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    mfa_factors (id) {
+        id -> Text,
+        user_id -> Text,
+        kind -> Text,
+        name -> Text,
+        secret -> Nullable<Text>,
+        credential_id -> Nullable<Text>,
+        credential -> Nullable<Text>,
+        last_step -> Nullable<BigInt>,
+        created_at -> BigInt,
+        last_used_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
     api_scopes (scope) {
         scope -> Text,
         api_id -> Text,
@@ -228,6 +244,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    recovery_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> Text,
+        created_at -> BigInt,
+        used_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(group_members -> users (user_id));
@@ -235,6 +260,8 @@ diesel::joinable!(client_allowed_groups -> groups (group_id));
 diesel::joinable!(client_roles -> groups (group_id));
 diesel::joinable!(api_scopes -> apis (api_id));
 diesel::joinable!(client_allowed_scopes -> api_scopes (scope));
+diesel::joinable!(mfa_factors -> users (user_id));
+diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(session_clients -> clients (client_id));
 diesel::joinable!(logout_outbox -> clients (client_id));
 diesel::joinable!(auth_codes -> clients (client_id));
@@ -260,4 +287,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     apis,
     api_scopes,
     client_allowed_scopes,
+    mfa_factors,
+    recovery_codes,
 );

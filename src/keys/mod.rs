@@ -167,6 +167,18 @@ impl Keys {
         self.master.derive_secret(label)
     }
 
+    /// Seals a secret Porta must read back (a TOTP seed) under the current master key, bound to `aad`. The text
+    /// form names the master key (`sealed:<master key id>:<base64>`), so `keys rotate-master` can seal it again.
+    pub fn seal_secret(&self, aad: &str, plain: &[u8]) -> Result<String, KeyError> {
+        seal_text(&self.master, aad, plain)
+    }
+
+    /// Opens what `seal_secret` made, with the current or the previous master key.
+    pub fn open_secret(&self, aad: &str, stored: &str) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+        let (id, _) = sealed_text_parts(stored)?;
+        open_text(self.master_for(id)?, aad, stored)
+    }
+
     pub fn master_key_id(&self) -> &str {
         self.master.id()
     }
@@ -383,4 +395,35 @@ pub fn check_master_key(settings: &Settings, stored: &[SigningKey]) -> anyhow::R
             Ok(key)
         }
     }
+}
+
+/// `sealed:<master key id>:<base64 of seal::seal>`: a secret sealed under a master key, as text.
+pub fn seal_text(master: &MasterKey, aad: &str, plain: &[u8]) -> Result<String, KeyError> {
+    use base64::Engine;
+    let sealed = seal::seal(master, aad, plain)?;
+    Ok(format!(
+        "sealed:{}:{}",
+        master.id(),
+        base64::engine::general_purpose::STANDARD.encode(sealed)
+    ))
+}
+
+/// The master key id and the blob of a sealed text.
+pub fn sealed_text_parts(stored: &str) -> Option<(&str, &str)> {
+    stored.strip_prefix("sealed:")?.rsplit_once(':')
+}
+
+/// Opens a sealed text with `master` (which must be the one it names).
+pub fn open_text(
+    master: &MasterKey,
+    aad: &str,
+    stored: &str,
+) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    use base64::Engine;
+    let (id, b64) = sealed_text_parts(stored)?;
+    if id != master.id() {
+        return None;
+    }
+    let blob = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    seal::open(master, aad, &blob).ok()
 }

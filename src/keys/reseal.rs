@@ -3,7 +3,7 @@
 //! Every row is opened before anything is written, so a row that cannot be opened changes nothing, and the error
 //! names the keys and the master key ids they need.
 
-use crate::db::models::{audit, signing_keys as rows};
+use crate::db::models::{audit, mfa_factors, signing_keys as rows};
 use crate::db::{AnyConnection, write_tx};
 
 use super::master::MasterKey;
@@ -14,6 +14,8 @@ use super::{KeyError, seal};
 pub struct Resealed {
     /// Keys sealed again under the new master key.
     pub keys: usize,
+    /// TOTP seeds sealed again.
+    pub totp_secrets: usize,
     pub from: Vec<String>,
     pub to: String,
 }
@@ -43,6 +45,25 @@ pub fn reseal_all(
                 None => unopened.push(format!("{} (sealed under {})", key.kid, key.master_key_id)),
             }
         }
+        // TOTP seeds are sealed under the master key too (bound to their user).
+        let mut secrets = Vec::new();
+        for f in mfa_factors::all_with_secret(c)? {
+            let Some(stored) = f.secret.as_deref() else {
+                continue;
+            };
+            let aad = crate::web::authn::totp::seal_aad(&f.user_id);
+            let id = super::sealed_text_parts(stored)
+                .map(|(id, _)| id)
+                .unwrap_or("?");
+            let opened = openers
+                .iter()
+                .find(|m| m.id() == id)
+                .and_then(|m| super::open_text(m, &aad, stored));
+            match opened {
+                Some(plain) => secrets.push((f.id.clone(), aad, plain)),
+                None => unopened.push(format!("TOTP seed {} (sealed under {id})", f.id)),
+            }
+        }
         if !unopened.is_empty() {
             let ids: Vec<&str> = openers.iter().map(|m| m.id()).collect();
             return Err(KeyError::MasterKey(format!(
@@ -58,9 +79,14 @@ pub fn reseal_all(
             let sealed = seal::seal(target, kid, der)?;
             rows::set_sealed(c, kid, &sealed, target.id())?;
         }
+        for (id, aad, plain) in &secrets {
+            let sealed = super::seal_text(target, aad, plain)?;
+            mfa_factors::set_secret(c, id, &sealed)?;
+        }
         let detail = format!(
-            "{} keys re-sealed from master key {} to {}",
+            "{} keys and {} TOTP seeds re-sealed from master key {} to {}",
             plan.len(),
+            secrets.len(),
             from.join(", "),
             target.id()
         );
@@ -77,6 +103,7 @@ pub fn reseal_all(
         )?;
         Ok(Resealed {
             keys: plan.len(),
+            totp_secrets: secrets.len(),
             from,
             to: target.id().to_string(),
         })

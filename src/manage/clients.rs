@@ -51,6 +51,8 @@ pub struct ClientOptions {
     pub allowed_groups: Vec<String>,
     /// API scopes the client may be granted; see `manage::access`.
     pub allowed_scopes: Vec<String>,
+    /// Every sign-in to the client is multi-factor (issue 11).
+    pub require_mfa: bool,
 }
 
 /// A change to a registered client: each `None` leaves that setting as it is.
@@ -69,6 +71,7 @@ pub struct ClientUpdate {
     pub allowed_groups: Option<Vec<String>>,
     /// Replaces the allowed API scopes.
     pub allowed_scopes: Option<Vec<String>>,
+    pub require_mfa: Option<bool>,
 }
 
 fn check_name(name: &str) -> Result<String, ManageError> {
@@ -140,6 +143,7 @@ fn check(
         },
         backchannel_logout_session_required: options.backchannel_logout_session_required,
         require_pkce: options.require_pkce,
+        require_mfa: options.require_mfa,
     })
 }
 
@@ -317,6 +321,10 @@ pub fn update(
         if let Some(v) = change.require_pkce {
             set("require_pkce", v != client.require_pkce);
             client.require_pkce = v;
+        }
+        if let Some(v) = change.require_mfa {
+            set("require_mfa", v != client.require_mfa);
+            client.require_mfa = v;
         }
         if let Some(v) = &change.allowed_groups
             && super::access::set_allowed_groups(c, client_id, v)?

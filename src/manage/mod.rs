@@ -6,6 +6,7 @@ pub mod account;
 pub mod apis;
 pub mod clients;
 pub mod groups;
+pub mod mfa;
 pub mod roles;
 pub mod security;
 pub mod sessions;

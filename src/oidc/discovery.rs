@@ -56,6 +56,11 @@ pub struct Discovery {
     pub backchannel_logout_supported: bool,
     /// Logout tokens always carry `sid`.
     pub backchannel_logout_session_supported: bool,
+    /// The authentication levels an ID token's `acr` can name and `acr_values` can ask for (issue 11).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub acr_values_supported: Vec<&'static str>,
+    /// The `claims` parameter is read for an essential `acr` (OIDC Core 5.5.1.1).
+    pub claims_parameter_supported: bool,
 }
 
 impl Discovery {
@@ -90,6 +95,8 @@ impl Discovery {
                 .to_vec(),
             backchannel_logout_supported: true,
             backchannel_logout_session_supported: true,
+            acr_values_supported: crate::oidc::authorize::acr::supported(),
+            claims_parameter_supported: true,
         }
     }
 }

@@ -40,8 +40,14 @@ pub mod keys {
     pub const IP: &str = "ip";
     pub const USER_AGENT: &str = "ua";
     pub const CSRF: &str = "csrf";
+    /// RFC 8176 methods the sign-in used (`pwd`, `otp`, `hwk`, `user`, `mfa`).
+    pub const AMR: &str = "amr";
+    /// When a second factor (or a passkey) was last verified.
+    pub const MFA_AT: &str = "mfa_at";
+    /// A password checked, waiting for the second step (`SecondStepPending`).
+    pub const SECOND_STEP: &str = "second_step";
     /// Everything that makes a session signed in.
-    pub const SIGN_IN: &[&str] = &[USER_ID, AUTH_TIME, SID, IP, USER_AGENT];
+    pub const SIGN_IN: &[&str] = &[USER_ID, AUTH_TIME, SID, IP, USER_AGENT, AMR, MFA_AT];
 }
 
 /// The key actix-session signs the cookie with, derived from the master key (with its own label, so it is not
@@ -99,6 +105,38 @@ pub struct SignIn {
     pub auth_time: i64,
     /// The session id given to relying parties (the ID token's `sid`). Not the cookie's key.
     pub sid: String,
+    /// How the user proved who they are (RFC 8176); `["pwd"]` for sessions older than multi-factor sign-in.
+    pub amr: Vec<String>,
+    /// When a second factor or a passkey was last verified.
+    pub mfa_at: Option<i64>,
+}
+
+impl SignIn {
+    /// The level the sign-in reached.
+    pub fn level(&self) -> crate::web::authn::Level {
+        crate::web::authn::Level::of_amr(&self.amr)
+    }
+
+    /// The most recent authentication step: the ID token's `auth_time`.
+    pub fn last_auth(&self) -> i64 {
+        self.mfa_at
+            .map_or(self.auth_time, |m| m.max(self.auth_time))
+    }
+
+    /// The oldest step a request at `level` relies on (what `max_age` is measured against).
+    pub fn oldest_for(&self, level: crate::web::authn::Level) -> i64 {
+        match (level, self.mfa_at) {
+            (crate::web::authn::Level::Pwd, _) | (_, None) => self.auth_time,
+            (_, Some(m)) => m.min(self.auth_time),
+        }
+    }
+}
+
+/// A password checked for `user_id` at `pwd_at`, waiting for the second step; not a sign-in yet.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SecondStepPending {
+    pub user_id: String,
+    pub pwd_at: i64,
 }
 
 /// The typed view of the session. Extract it in handlers instead of `actix_session::Session`.
@@ -139,6 +177,10 @@ impl TypedSession {
             user_id: self.get(keys::USER_ID)?,
             auth_time: self.get(keys::AUTH_TIME)?,
             sid: self.get(keys::SID)?,
+            amr: self
+                .get(keys::AMR)
+                .unwrap_or_else(|| vec![crate::web::authn::amr::PWD.to_string()]),
+            mfa_at: self.get(keys::MFA_AT),
         })
     }
 
@@ -149,6 +191,20 @@ impl TypedSession {
         &self,
         user_id: &str,
         auth_time: i64,
+        ip: Option<&str>,
+        user_agent: Option<&str>,
+    ) -> Result<SignIn, PageError> {
+        let pwd = vec![crate::web::authn::amr::PWD.to_string()];
+        self.sign_in_with(user_id, auth_time, pwd, None, ip, user_agent)
+    }
+
+    /// As `sign_in`, with the methods used and when a second factor was verified.
+    pub fn sign_in_with(
+        &self,
+        user_id: &str,
+        auth_time: i64,
+        amr: Vec<String>,
+        mfa_at: Option<i64>,
         ip: Option<&str>,
         user_agent: Option<&str>,
     ) -> Result<SignIn, PageError> {
@@ -164,11 +220,43 @@ impl TypedSession {
         let ua: Option<String> = user_agent.map(|u| u.chars().take(256).collect());
         self.set(keys::USER_AGENT, &ua)?;
         self.set(keys::CSRF, &secrets::random_token())?;
+        self.set(keys::AMR, &amr)?;
+        self.set(keys::MFA_AT, &mfa_at)?;
+        self.0.remove(keys::SECOND_STEP);
         Ok(SignIn {
             user_id: user_id.to_string(),
             auth_time,
             sid,
+            amr,
+            mfa_at,
         })
+    }
+
+    /// Step-up: the signed-in user verified another factor (`methods`) at `now`. The session key is renewed (the
+    /// session gained privilege); `sid` and the password's `auth_time` stay.
+    pub fn add_factor(&self, methods: &[&str], now: i64) -> Result<Option<SignIn>, PageError> {
+        let Some(mut s) = self.sign_in_state() else {
+            return Ok(None);
+        };
+        s.amr = crate::web::authn::combine(&s.amr, methods);
+        s.mfa_at = Some(now);
+        self.0.renew();
+        self.set(keys::AMR, &s.amr)?;
+        self.set(keys::MFA_AT, &s.mfa_at)?;
+        Ok(Some(s))
+    }
+
+    /// A password checked, waiting for the second step.
+    pub fn second_step(&self) -> Option<SecondStepPending> {
+        self.get(keys::SECOND_STEP)
+    }
+
+    pub fn set_second_step(&self, pending: &SecondStepPending) -> Result<(), PageError> {
+        self.set(keys::SECOND_STEP, pending)
+    }
+
+    pub fn clear_second_step(&self) {
+        self.0.remove(keys::SECOND_STEP);
     }
 
     /// Gives the session a new key, keeping its state (after a password change: the old key stops working).

@@ -68,6 +68,7 @@ pub const CLAIMS_SUPPORTED: &[&str] = &[
     "azp",
     "sid",
     "amr",
+    "acr",
     "name",
     "preferred_username",
     "updated_at",
@@ -94,6 +95,9 @@ pub struct IdTokenClaims {
     pub sid: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub amr: Vec<String>,
+    /// The authentication level the methods in `amr` reach (`web::authn::Level`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub acr: Option<String>,
     #[serde(flatten)]
     pub scoped: ScopedClaims,
     #[serde(flatten)]

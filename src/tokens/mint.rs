@@ -129,6 +129,7 @@ pub fn mint(keys: &KeySet, settings: &Settings, req: &TokenRequest) -> Result<Mi
                 azp: req.client_id.clone(),
                 sid: u.sid.clone(),
                 amr: u.amr.clone(),
+                acr: Some(crate::web::authn::acr_for_amr(&u.amr).to_string()),
                 scoped: ScopedClaims::for_user(&u.user, &req.scopes),
                 authz: claims_for(&req.scopes),
             };

@@ -80,7 +80,7 @@ fn needs_fresh_login(
     now: i64,
 ) -> bool {
     let auth = authorize::auth_for_pending(session, authz, sign_in, now);
-    flow::needs_login(request, auth, now)
+    flow::needs_login(request, auth, now) || flow::needs_step_up(request, auth)
 }
 
 /// `GET /consent?authz=...`.

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod authn;
 pub mod consent;
 pub mod csrf;
 pub mod error_page;
@@ -17,6 +18,21 @@ use crate::error::PageError;
 /// The security headers every page carries: no framing, no inline script, nothing cached, no referrer leaks.
 pub const CSP: &str = "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
                        form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'";
+
+/// The policy of pages that run `/static/webauthn.js` (passkeys): scripts and requests from this origin only,
+/// never inline script.
+pub const SCRIPT_CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+                              style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+                              form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'none'";
+
+/// The passkey script, served as a static file.
+pub async fn webauthn_js() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/javascript; charset=utf-8"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .body(include_str!("../../static/webauthn.js"))
+}
 
 /// An HTML response with the page security headers.
 pub fn html(status: StatusCode, body: String) -> HttpResponse {
@@ -39,6 +55,17 @@ pub fn html_with_csp(status: StatusCode, body: String, csp: &str) -> HttpRespons
 pub fn render<T: askama::Template>(status: StatusCode, t: &T) -> HttpResponse {
     match t.render() {
         Ok(body) => html(status, body),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            error_page::render(&crate::error::PageError::internal())
+        }
+    }
+}
+
+/// As `render`, for a page that loads `/static/webauthn.js` (`SCRIPT_CSP`).
+pub fn render_with_script<T: askama::Template>(status: StatusCode, t: &T) -> HttpResponse {
+    match t.render() {
+        Ok(body) => html_with_csp(status, body, SCRIPT_CSP),
         Err(e) => {
             tracing::error!(error = %e, "template rendering failed");
             error_page::render(&crate::error::PageError::internal())
@@ -135,6 +162,33 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(login::login_get))
             .route(web::post().to(login::login_post)),
     )
+    .service(
+        web::resource("/login/second")
+            .app_data(form_config())
+            .route(web::get().to(login::second::second_get))
+            .route(web::post().to(login::second::second_post)),
+    )
+    .route(
+        "/login/continue",
+        web::get().to(login::second::continue_get),
+    )
+    .route(
+        "/login/passkey/options",
+        web::post().to(login::passkey::passwordless_options),
+    )
+    .route(
+        "/login/passkey/finish",
+        web::post().to(login::passkey::passwordless_finish),
+    )
+    .route(
+        "/login/passkey/second/options",
+        web::post().to(login::passkey::second_options),
+    )
+    .route(
+        "/login/passkey/second/finish",
+        web::post().to(login::passkey::second_finish),
+    )
+    .route("/static/webauthn.js", web::get().to(webauthn_js))
     .service(
         web::resource("/consent")
             .app_data(form_config())

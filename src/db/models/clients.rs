@@ -20,6 +20,7 @@ pub struct ClientRow {
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
     pub require_pkce: bool,
+    pub require_mfa: bool,
 }
 
 /// A client with its lists decoded.
@@ -42,6 +43,8 @@ pub struct Client {
     pub backchannel_logout_session_required: bool,
     /// PKCE required even though the client is confidential.
     pub require_pkce: bool,
+    /// Every sign-in to this client is multi-factor (`urn:porta:acr:mfa` at least).
+    pub require_mfa: bool,
 }
 
 impl Client {
@@ -73,6 +76,7 @@ impl From<ClientRow> for Client {
             backchannel_logout_uri: r.backchannel_logout_uri,
             backchannel_logout_session_required: r.backchannel_logout_session_required,
             require_pkce: r.require_pkce,
+            require_mfa: r.require_mfa,
         }
     }
 }
@@ -91,6 +95,7 @@ pub struct NewClient {
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
     pub require_pkce: bool,
+    pub require_mfa: bool,
 }
 
 pub fn insert(conn: &mut AnyConnection, new: &NewClient, now: i64) -> Result<(), StoreError> {
@@ -108,6 +113,7 @@ pub fn insert(conn: &mut AnyConnection, new: &NewClient, now: i64) -> Result<(),
             clients::backchannel_logout_session_required
                 .eq(new.backchannel_logout_session_required),
             clients::require_pkce.eq(new.require_pkce),
+            clients::require_mfa.eq(new.require_mfa),
             clients::created_at.eq(now),
             clients::updated_at.eq(now),
         ))
@@ -177,6 +183,7 @@ pub fn update(conn: &mut AnyConnection, c: &Client, now: i64) -> Result<(), Stor
             clients::backchannel_logout_uri.eq(c.backchannel_logout_uri.as_deref()),
             clients::backchannel_logout_session_required.eq(c.backchannel_logout_session_required),
             clients::require_pkce.eq(c.require_pkce),
+            clients::require_mfa.eq(c.require_mfa),
             clients::updated_at.eq(now),
         ))
         .execute(conn)?;

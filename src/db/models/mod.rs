@@ -13,6 +13,8 @@ pub mod group_members;
 pub mod groups;
 pub mod login_failures;
 pub mod logout_outbox;
+pub mod mfa_factors;
+pub mod recovery_codes;
 pub mod refresh_tokens;
 pub mod revoked_jtis;
 pub mod session_clients;

@@ -9,6 +9,7 @@ use crate::db::models::session_clients;
 use crate::db::{AnyConnection, StoreError};
 use crate::domain::scope::Scopes;
 use crate::session::SignIn;
+use crate::web::authn::Level;
 
 use super::request::AuthorizeRequest;
 
@@ -17,33 +18,71 @@ use super::request::AuthorizeRequest;
 pub enum Auth {
     /// Nobody is signed in.
     None,
-    /// A session from an earlier sign-in at `auth_time`.
-    Session { auth_time: i64 },
-    /// The person has just signed in for this very request: `prompt=login` and `max_age` are satisfied.
-    Fresh,
+    /// A session from an earlier sign-in: the password (or passkey) at `auth_time`, a second factor at `mfa_at`,
+    /// reaching `level`.
+    Session {
+        auth_time: i64,
+        mfa_at: Option<i64>,
+        level: Level,
+    },
+    /// The person has just signed in for this very request, reaching `level`: `prompt=login` and `max_age` are
+    /// satisfied.
+    Fresh { level: Level },
+}
+
+impl Auth {
+    /// How the request can rely on a session's sign-in.
+    pub fn of_session(s: &SignIn) -> Auth {
+        Auth::Session {
+            auth_time: s.auth_time,
+            mfa_at: s.mfa_at,
+            level: s.level(),
+        }
+    }
+
+    pub fn level(&self) -> Option<Level> {
+        match self {
+            Auth::None => None,
+            Auth::Session { level, .. } | Auth::Fresh { level } => Some(*level),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Next {
     Login,
+    /// Signed in, but not strongly enough: the second step (or enrolment of a factor) first.
+    SecondStep,
     Consent,
     Issue,
     /// Redirect with this error (`login_required`, `consent_required`).
     Fail(&'static str, &'static str),
 }
 
-/// Whether the person must enter their password for this request.
+/// Whether the person must sign in again for this request. `max_age` is measured from the oldest step the
+/// requested level relies on, so every factor it needs is asked for again.
 pub fn needs_login(req: &AuthorizeRequest, auth: Auth, now: i64) -> bool {
     match auth {
         Auth::None => true,
-        Auth::Fresh => false,
-        Auth::Session { auth_time } => {
+        Auth::Fresh { .. } => false,
+        Auth::Session {
+            auth_time, mfa_at, ..
+        } => {
+            let oldest = match (req.required_level, mfa_at) {
+                (Level::Pwd, _) | (_, None) => auth_time,
+                (_, Some(m)) => m.min(auth_time),
+            };
             req.prompt.login
                 || req
                     .max_age
-                    .is_some_and(|max| max == 0 || now.saturating_sub(auth_time) > max)
+                    .is_some_and(|max| max == 0 || now.saturating_sub(oldest) > max)
         }
     }
+}
+
+/// Whether the sign-in is weaker than the request needs (`acr_values`, the client's `require_mfa`).
+pub fn needs_step_up(req: &AuthorizeRequest, auth: Auth) -> bool {
+    auth.level().is_some_and(|l| l < req.required_level)
 }
 
 /// Whether the consent page must be shown: always on `prompt=consent`; otherwise for third-party clients whose
@@ -65,6 +104,16 @@ pub fn decide(
             Next::Fail("login_required", "the user is not signed in")
         } else {
             Next::Login
+        };
+    }
+    if needs_step_up(req, auth) {
+        return if req.prompt.none {
+            Next::Fail(
+                "interaction_required",
+                "the request needs a stronger sign-in than the session has",
+            )
+        } else {
+            Next::SecondStep
         };
     }
     if needs_consent(req, client, granted) {
@@ -101,8 +150,8 @@ pub fn issue_code(
             scope: req.scopes.to_string(),
             nonce: req.nonce.clone(),
             code_challenge: req.code_challenge.clone(),
-            auth_time: sign_in.auth_time,
-            amr: "pwd".into(),
+            auth_time: sign_in.last_auth(),
+            amr: sign_in.amr.join(" "),
             created_at: now,
             expires_at: now.saturating_add(ttl),
         },
@@ -130,6 +179,7 @@ mod tests {
             max_age: None,
             login_hint: None,
             resource: None,
+            required_level: Level::Pwd,
         }
     }
 
@@ -147,6 +197,7 @@ mod tests {
             backchannel_logout_uri: None,
             backchannel_logout_session_required: false,
             require_pkce: false,
+            require_mfa: false,
         }
     }
 
@@ -156,6 +207,8 @@ mod tests {
     fn sign_in_rules() {
         let session = Auth::Session {
             auth_time: NOW - 100,
+            mfa_at: None,
+            level: Level::Pwd,
         };
         assert_eq!(
             decide(&req(), &client(true), Auth::None, None, NOW),
@@ -175,7 +228,13 @@ mod tests {
         r.prompt.login = true;
         assert_eq!(decide(&r, &client(true), session, None, NOW), Next::Login);
         assert_eq!(
-            decide(&r, &client(true), Auth::Fresh, None, NOW),
+            decide(
+                &r,
+                &client(true),
+                Auth::Fresh { level: Level::Pwd },
+                None,
+                NOW
+            ),
             Next::Issue
         );
         let mut r = req();
@@ -188,7 +247,11 @@ mod tests {
             decide(
                 &r,
                 &client(true),
-                Auth::Session { auth_time: NOW },
+                Auth::Session {
+                    auth_time: NOW,
+                    mfa_at: None,
+                    level: Level::Pwd
+                },
                 None,
                 NOW
             ),
@@ -197,8 +260,56 @@ mod tests {
     }
 
     #[test]
+    fn step_up_rules() {
+        let pwd = Auth::Session {
+            auth_time: NOW - 100,
+            mfa_at: None,
+            level: Level::Pwd,
+        };
+        let mfa = Auth::Session {
+            auth_time: NOW - 1000,
+            mfa_at: Some(NOW - 10),
+            level: Level::Mfa,
+        };
+        let mut r = req();
+        r.required_level = Level::Mfa;
+        assert_eq!(decide(&r, &client(true), pwd, None, NOW), Next::SecondStep);
+        assert_eq!(decide(&r, &client(true), mfa, None, NOW), Next::Issue);
+        assert_eq!(
+            decide(
+                &r,
+                &client(true),
+                Auth::Fresh { level: Level::Pwd },
+                None,
+                NOW
+            ),
+            Next::SecondStep
+        );
+        r.prompt.none = true;
+        assert!(matches!(
+            decide(&r, &client(true), pwd, None, NOW),
+            Next::Fail("interaction_required", _)
+        ));
+        // max_age counts from the oldest step the level relies on: the password 1000 s ago.
+        let mut r = req();
+        r.required_level = Level::Mfa;
+        r.max_age = Some(500);
+        assert_eq!(decide(&r, &client(true), mfa, None, NOW), Next::Login);
+        r.required_level = Level::Pwd;
+        r.max_age = Some(1000);
+        assert_eq!(decide(&r, &client(true), mfa, None, NOW), Next::Issue);
+        let mut r = req();
+        r.required_level = Level::Phr;
+        assert_eq!(decide(&r, &client(true), mfa, None, NOW), Next::SecondStep);
+    }
+
+    #[test]
     fn consent_rules() {
-        let session = Auth::Session { auth_time: NOW };
+        let session = Auth::Session {
+            auth_time: NOW,
+            mfa_at: None,
+            level: Level::Pwd,
+        };
         let some = Scopes::parse("openid").unwrap();
         let all = Scopes::parse("openid profile email").unwrap();
         assert_eq!(

@@ -3,6 +3,7 @@
 //! call and map. A request that needs a sign-in or consent waits in the session (`pending`) and is resumed by the
 //! login and consent pages.
 
+pub mod acr;
 pub mod flow;
 pub mod pending;
 pub mod request;
@@ -74,12 +75,7 @@ async fn authorize(
         Err(e) => return Ok(response::error(&e, &state.settings.issuer, via)),
     };
     let signed_in = session::current_user(state, session).await?.map(|(_, s)| s);
-    let auth = match &signed_in {
-        Some(s) => Auth::Session {
-            auth_time: s.auth_time,
-        },
-        None => Auth::None,
-    };
+    let auth = signed_in.as_ref().map_or(Auth::None, Auth::of_session);
     proceed(state, session, &client, req, signed_in, auth, via).await
 }
 
@@ -145,6 +141,10 @@ async fn proceed(
         (Next::Login, _) => {
             let id = pending::add(session, req, now)?;
             Ok(crate::web::redirect(status, &format!("/login?authz={id}")))
+        }
+        (Next::SecondStep, _) => {
+            let id = pending::add(session, req, now)?;
+            Ok(crate::web::redirect(status, &second_step_url(&id)))
         }
         (Next::Consent, _) => {
             let id = pending::add(session, req, now)?;
@@ -232,12 +232,17 @@ fn access_denied_audit(
 /// How the request can rely on the current sign-in: fresh when the person signed in for this very request.
 pub fn auth_for_pending(session: &TypedSession, authz: &str, sign_in: &SignIn, now: i64) -> Auth {
     if pending::signed_in_for(session, authz, &sign_in.sid, now) {
-        Auth::Fresh
-    } else {
-        Auth::Session {
-            auth_time: sign_in.auth_time,
+        Auth::Fresh {
+            level: sign_in.level(),
         }
+    } else {
+        Auth::of_session(sign_in)
     }
+}
+
+/// The second step (or enrolment) page for a waiting request.
+pub fn second_step_url(authz: &str) -> String {
+    format!("/login/second?authz={authz}")
 }
 
 /// A waiting request and its client, or `None` when the request is unknown or expired.
@@ -279,7 +284,17 @@ pub async fn resume_after_login(
         .run(move |c| consents::find(c, &uid, &cid))
         .await?
         .map(|c| c.scopes());
-    let next = flow::decide(&req, &client, Auth::Fresh, granted.as_ref(), now);
+    let fresh = Auth::Fresh {
+        level: sign_in.level(),
+    };
+    let next = flow::decide(&req, &client, fresh, granted.as_ref(), now);
+    if next == Next::SecondStep {
+        pending::mark_signed_in(session, authz, &sign_in.sid, now)?;
+        return Ok(Some(crate::web::redirect(
+            StatusCode::SEE_OTHER,
+            &second_step_url(authz),
+        )));
+    }
     if next == Next::Consent {
         pending::mark_signed_in(session, authz, &sign_in.sid, now)?;
         return Ok(Some(crate::web::redirect(
@@ -295,4 +310,55 @@ pub async fn resume_after_login(
         _ => issue(state, &req, &sign_in, Via::Post).await?,
     };
     Ok(Some(res))
+}
+
+/// Carries a waiting request on with the session as it is now (after a second step, a passkey or an enrolment):
+/// the request's rules are applied again, so it goes wherever it still needs to (sign-in, second step, consent,
+/// keeping its id and whether a sign-in was made for it) or gets its code. `None` when there is no such request.
+pub async fn resume(
+    state: &AppState,
+    session: &TypedSession,
+    authz: &str,
+) -> Result<Option<HttpResponse>, PageError> {
+    let Some((req, client)) = pending_request(state, session, authz).await? else {
+        return Ok(None);
+    };
+    let now = state.now();
+    let signed_in = session::current_user(state, session).await?.map(|(_, s)| s);
+    let auth = signed_in
+        .as_ref()
+        .map_or(Auth::None, |s| auth_for_pending(session, authz, s, now));
+    let granted = match &signed_in {
+        Some(s) => {
+            let (uid, cid) = (s.user_id.clone(), client.id.clone());
+            state
+                .db
+                .run(move |c| consents::find(c, &uid, &cid))
+                .await?
+                .map(|c| c.scopes())
+        }
+        None => None,
+    };
+    let go = |path: String| Ok(Some(crate::web::redirect(StatusCode::SEE_OTHER, &path)));
+    match (
+        flow::decide(&req, &client, auth, granted.as_ref(), now),
+        signed_in,
+    ) {
+        (Next::Login, _) => go(format!("/login?authz={authz}")),
+        (Next::SecondStep, _) => go(second_step_url(authz)),
+        (Next::Consent, _) => go(format!("/consent?authz={authz}")),
+        (Next::Fail(code, d), _) => {
+            pending::remove(session, authz, now)?;
+            Ok(Some(response::error(
+                &req.error(code, d),
+                &state.settings.issuer,
+                Via::Post,
+            )))
+        }
+        (Next::Issue, Some(sign_in)) => {
+            pending::remove(session, authz, now)?;
+            issue(state, &req, &sign_in, Via::Post).await.map(Some)
+        }
+        (Next::Issue, None) => Err(PageError::internal()),
+    }
 }

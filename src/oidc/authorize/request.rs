@@ -55,6 +55,14 @@ pub struct AuthorizeRequest {
     /// RFC 8707 `resource`: the API the tokens are for (checked against the APIs by `tokens::authz`).
     #[serde(default)]
     pub resource: Option<String>,
+    /// The authentication level the sign-in must reach (`acr_values`, an essential `acr` claim, the client's
+    /// `require_mfa`); `acr::required`.
+    #[serde(default = "lowest_level")]
+    pub required_level: crate::web::authn::Level,
+}
+
+fn lowest_level() -> crate::web::authn::Level {
+    crate::web::authn::Level::Pwd
 }
 
 /// An error that goes back to the client.
@@ -290,7 +298,16 @@ pub fn parse(
         .filter(|h| h.len() <= MAX_LOGIN_HINT)
         .cloned();
 
+    let asked = match super::acr::parse(
+        p.values.get("acr_values").map(String::as_str),
+        p.values.get("claims").map(String::as_str),
+    ) {
+        Ok(a) => a,
+        Err((code, d)) => return err(code, d),
+    };
+
     Ok(AuthorizeRequest {
+        required_level: super::acr::required(asked, client.require_mfa),
         client_id: client.id.clone(),
         redirect_uri: fail.redirect_uri,
         response_mode,
@@ -381,6 +398,7 @@ mod tests {
             backchannel_logout_uri: None,
             backchannel_logout_session_required: false,
             require_pkce: false,
+            require_mfa: false,
         }
     }
 

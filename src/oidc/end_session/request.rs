@@ -178,6 +178,7 @@ mod tests {
             backchannel_logout_uri: None,
             backchannel_logout_session_required: false,
             require_pkce: false,
+            require_mfa: false,
         }
     }
 
@@ -186,6 +187,8 @@ mod tests {
             user_id: "u1".into(),
             auth_time: 0,
             sid: "s1".into(),
+            amr: vec!["pwd".into()],
+            mfa_at: None,
         }
     }
 

@@ -4,6 +4,7 @@
 //! `manage::account`, and `actions` holds the form handlers.
 
 mod actions;
+pub mod mfa;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -158,6 +159,24 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/sessions/end-others",
                 web::post().to(sessions_end_others_post),
             )
-            .route("/apps/revoke", web::post().to(app_revoke_post)),
+            .route("/apps/revoke", web::post().to(app_revoke_post))
+            .route("/security", web::get().to(mfa::security_get))
+            .route("/security/totp", web::post().to(mfa::totp_start_post))
+            .route(
+                "/security/totp/confirm",
+                web::post().to(mfa::totp_confirm_post),
+            )
+            .route("/security/codes", web::get().to(mfa::codes_get))
+            .route("/security/recovery", web::post().to(mfa::recovery_post))
+            .route("/security/remove", web::get().to(mfa::remove_get))
+            .route("/security/remove", web::post().to(mfa::remove_post))
+            .route(
+                "/security/passkey/options",
+                web::post().to(mfa::passkey_options),
+            )
+            .route(
+                "/security/passkey/finish",
+                web::post().to(mfa::passkey_finish),
+            ),
     );
 }

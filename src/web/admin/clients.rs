@@ -153,6 +153,7 @@ async fn clients_post(
                 require_pkce: form.contains_key("require_pkce"),
                 allowed_groups: words(form.get("allowed_groups")),
                 allowed_scopes: words(form.get("allowed_scopes")),
+                require_mfa: form.contains_key("require_mfa"),
             };
             let name = input.name.clone();
             let registered = manage(&state, &admin, move |c, actor, now| {
@@ -245,6 +246,7 @@ async fn client_post(
                     form.contains_key("backchannel_logout_session_required"),
                 ),
                 require_pkce: Some(form.contains_key("require_pkce")),
+                require_mfa: Some(form.contains_key("require_mfa")),
                 ..ClientUpdate::default()
             };
             manage(&state, &admin, move |c, actor, now| {

@@ -11,6 +11,7 @@ mod clients;
 mod groups;
 mod keys;
 mod timeline;
+mod user_mfa;
 mod users;
 
 use actix_web::http::StatusCode;
@@ -42,6 +43,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .configure(groups::routes)
             .configure(apis::routes)
             .configure(users::routes)
+            .configure(user_mfa::routes)
             .configure(audit::routes),
     );
 }
@@ -128,12 +130,31 @@ pub async fn admin(
             "The admin console is for administrators. Ask an administrator to grant you access.",
         )));
     }
+    if let Some(to) = second_factor_needed(state, &sign_in, &here(req)) {
+        return Err(Denied::Login(see_other(&to)));
+    }
     Ok(Admin {
         csrf: session.csrf_token()?,
         auth_time: sign_in.auth_time,
         ip: crate::web::client_ip(req),
         user,
     })
+}
+
+/// Where an admin signed in with less than a second factor goes while `mfa.required_for_admins`: the second
+/// step, which sends someone without a factor to enrol one first, and then back to `return_to`.
+fn second_factor_needed(
+    state: &AppState,
+    sign_in: &crate::session::SignIn,
+    return_to: &str,
+) -> Option<String> {
+    if !state.settings.mfa.required_for_admins || sign_in.level() >= crate::web::authn::Level::Mfa {
+        return None;
+    }
+    Some(format!(
+        "/login/second?{}",
+        serde_urlencoded::to_string([("return_to", return_to)]).unwrap_or_default()
+    ))
 }
 
 /// For destructive actions: the admin, after checking the sign-in is recent. A stale sign-in is sent through

@@ -4,6 +4,8 @@
 //! and then the waiting authorization request (if any) carries on.
 
 pub mod attempt;
+pub mod passkey;
+pub mod second;
 pub mod throttle;
 
 use actix_web::http::StatusCode;
@@ -35,6 +37,8 @@ struct LoginPage<'a> {
     return_to: Option<&'a str>,
     client_name: Option<&'a str>,
     error: Option<&'a str>,
+    /// "Sign in with a passkey" (and conditional mediation) is offered; the script is loaded.
+    passkeys: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -92,8 +96,9 @@ pub async fn login_get(
         return_to: local_path(q.return_to.as_deref()),
         client_name: waiting.as_ref().map(|(_, c)| c.name.as_str()),
         error: None,
+        passkeys: passkeys_available(&state),
     };
-    Ok(render(StatusCode::OK, &page))
+    Ok(login_page(StatusCode::OK, &page))
 }
 
 /// `POST /login`.
@@ -132,11 +137,36 @@ pub async fn login_post(
                 return_to: local_path(form.return_to.as_deref()),
                 client_name: waiting.as_ref().map(|(_, c)| c.name.as_str()),
                 error: Some(FAILED),
+                passkeys: passkeys_available(&state),
             };
-            return Ok(render(StatusCode::UNAUTHORIZED, &page));
+            return Ok(login_page(StatusCode::UNAUTHORIZED, &page));
         }
         Outcome::Succeeded(user) => user,
     };
+    // A user with factors is not signed in until the second step.
+    let uid = user.id.clone();
+    let factors = state
+        .db
+        .run(move |c| crate::manage::mfa::list(c, &uid))
+        .await?;
+    if factors.has_any() {
+        session.set_second_step(&crate::session::SecondStepPending {
+            user_id: user.id.clone(),
+            pwd_at: state.now(),
+        })?;
+        let mut q: Vec<(&str, &str)> = Vec::new();
+        if let Some(a) = authz.as_deref() {
+            q.push(("authz", a));
+        }
+        if let Some(r) = local_path(form.return_to.as_deref()) {
+            q.push(("return_to", r));
+        }
+        let to = format!(
+            "/login/second?{}",
+            serde_urlencoded::to_string(q).unwrap_or_default()
+        );
+        return Ok(crate::web::redirect(StatusCode::SEE_OTHER, &to));
+    }
     let user_agent = crate::web::user_agent(&req);
     end_previous_sign_in(&state, &session, &user.id).await?;
     let sign_in = session.sign_in(&user.id, state.now(), ip.as_deref(), user_agent.as_deref())?;
@@ -147,6 +177,25 @@ pub async fn login_post(
     }
     let next = local_path(form.return_to.as_deref()).unwrap_or("/account");
     Ok(crate::web::redirect(StatusCode::SEE_OTHER, next))
+}
+
+/// Whether passkeys work with this issuer (a host name, not an IP address).
+fn passkeys_available(state: &AppState) -> bool {
+    crate::web::authn::webauthn::unavailable(&state.settings.issuer).is_none()
+}
+
+/// The login page, allowed to load `/static/webauthn.js` when it offers passkeys.
+fn login_page(status: StatusCode, page: &LoginPage<'_>) -> HttpResponse {
+    if !page.passkeys {
+        return render(status, page);
+    }
+    match page.render() {
+        Ok(body) => crate::web::html_with_csp(status, body, crate::web::SCRIPT_CSP),
+        Err(e) => {
+            tracing::error!(error = %e, "template rendering failed");
+            crate::web::error_page::render(&PageError::internal())
+        }
+    }
 }
 
 /// Someone else signing in on this browser ends the SSO session that was there, with everything bound to it
