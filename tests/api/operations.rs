@@ -251,6 +251,19 @@ async fn db_copy_moves_a_live_deployment_to_postgres_and_back() {
     let rp = register_rp(&app, "Wiki", true).await;
     let browser = app.new_browser();
     let tokens = exchange(&app, &rp, &sign_in_for(&app, &browser, &rp, &[]).await).await;
+    let (uid, cid, now) = (
+        crate::sso::admin_id(&app).await,
+        rp.client_id.clone(),
+        app.clock.now(),
+    );
+    app.state
+        .db
+        .run(move |c| {
+            let scopes = porta::domain::scope::Scopes::parse("openid profile").unwrap();
+            porta::db::models::consents::grant(c, &uid, &cid, &scopes, now)
+        })
+        .await
+        .unwrap();
 
     let target = crate::helpers::TestDb::new(pg);
     let out = db_copy(&app, &target.url).await;
@@ -276,6 +289,7 @@ async fn db_copy_moves_a_live_deployment_to_postgres_and_back() {
     );
     assert!(rows("users") >= 1 && rows("clients") >= 1 && rows("signing_keys") >= 2);
     assert!(rows("sessions") >= 1 && rows("refresh_tokens") >= 1 && rows("audit_log") >= 1);
+    assert!(rows("consents") == 1 && rows("session_clients") >= 1);
 
     // A server on the copy, same issuer and master key: the old cookie, refresh token and ID token all still work.
     let (issuer, url) = (app.address.clone(), target.url.clone());
