@@ -12,8 +12,9 @@ use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::KeyError;
+use super::{KeyError, seal};
 use crate::config::Settings;
+use crate::db::models::signing_keys::SigningKey;
 
 /// Length of an AES-256 key.
 pub const MASTER_KEY_LEN: usize = 32;
@@ -175,6 +176,57 @@ pub fn create_file(path: &Path) -> Result<MasterKey, KeyError> {
     }
     write_new_file(path, &key)?;
     Ok(key)
+}
+
+/// The master key to use with the stored keys: refuses a missing or different key when sealed keys exist, and
+/// creates the key file only when nothing is sealed yet.
+pub fn check_master_key(settings: &Settings, stored: &[SigningKey]) -> anyhow::Result<MasterKey> {
+    let sealed: Vec<&SigningKey> = stored
+        .iter()
+        .filter(|k| k.sealed_private.is_some())
+        .collect();
+    let source = describe_source(settings);
+    let previous = load_previous(settings)?;
+    match load(settings)? {
+        Some(master) => {
+            let ring: Vec<&MasterKey> = std::iter::once(&master).chain(previous.as_ref()).collect();
+            for k in &sealed {
+                let Some(opener) = ring.iter().find(|m| m.id() == k.master_key_id) else {
+                    anyhow::bail!(
+                        "the signing keys in the database are sealed under master key {}, but {source} holds \
+                         master key {}. Configure the master key the keys were created with (or set it as \
+                         master_key_previous during a rotation); Porta will not replace the existing signing keys",
+                        k.master_key_id,
+                        master.id()
+                    );
+                };
+                // Same id, so the right key unless the row was tampered with; prove it by opening the key.
+                if let Some(blob) = k.sealed_private.as_deref() {
+                    seal::open(opener, &k.kid, blob)
+                        .map_err(|e| anyhow::anyhow!("{e} (master key from {source})"))?;
+                }
+            }
+            Ok(master)
+        }
+        None if !sealed.is_empty() => anyhow::bail!(
+            "{} signing key(s) in the database are sealed under master key {}, but {source} is missing. Restore \
+             it (or set PORTA_MASTER_KEY); Porta will not replace the existing signing keys",
+            sealed.len(),
+            sealed[0].master_key_id
+        ),
+        // `master::load` returns `None` only when no master key is configured and the file does not exist.
+        None => {
+            let key = match create_file(&settings.master_key_file) {
+                Ok(key) => key,
+                // Another process starting at the same moment created it first: use theirs.
+                Err(_) if settings.master_key_file.exists() => load(settings)?
+                    .ok_or_else(|| anyhow::anyhow!("{source} appeared but cannot be read"))?,
+                Err(e) => return Err(e.into()),
+            };
+            tracing::info!(path = %settings.master_key_file.display(), id = key.id(), "created the master key");
+            Ok(key)
+        }
+    }
 }
 
 fn warn_if_readable_by_others(path: &Path) {
