@@ -4,21 +4,12 @@
 //! Runs when `PORTA_TEST_BROWSER` is set (CI sets it); otherwise prints why it skipped.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 
+use crate::chromium::{browser, type_into};
 use crate::helpers::{ADMIN_PASSWORD, Backend, spawn_app};
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn screenshots_dir() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
@@ -33,68 +24,9 @@ async fn shot(c: &Client, name: &str) {
     eprintln!("screenshot: {}", path.display());
 }
 
-/// Starts chromedriver and a headless Chromium session, or says why it cannot.
-async fn browser() -> Option<(Driver, Client, tempfile::TempDir)> {
-    if std::env::var_os("PORTA_TEST_BROWSER").is_none() {
-        eprintln!("skipped: PORTA_TEST_BROWSER is not set, so the Chromium admin test did not run");
-        return None;
-    }
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let driver = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("PORTA_TEST_BROWSER is set but chromedriver is not installed (apt-get install chromium-driver)");
-    let driver = Driver(driver);
-    let profile = tempfile::tempdir().unwrap();
-    let caps = serde_json::json!({
-        "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--window-size=1280,1000",
-                format!("--user-data-dir={}", profile.path().display()),
-            ]
-        }
-    });
-    let caps: fantoccini::wd::Capabilities = caps.as_object().unwrap().clone();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let attempt = ClientBuilder::rustls()
-            .unwrap()
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await;
-        match attempt {
-            Ok(c) => return Some((driver, c, profile)),
-            Err(e) if Instant::now() > deadline => {
-                panic!("chromedriver did not start a session: {e}")
-            }
-            Err(_) => actix_rt::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-}
-
 /// Clicks the element `locator` finds.
 async fn click(c: &Client, locator: Locator<'_>) {
     c.find(locator).await.unwrap().click().await.unwrap();
-}
-
-/// Types `text` into the input `css` selects.
-async fn type_into(c: &Client, css: &str, text: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .send_keys(text)
-        .await
-        .unwrap();
 }
 
 /// Waits for a form submission's navigation to land on `path`.
@@ -133,7 +65,7 @@ async fn timeline_states(c: &Client) -> Vec<String> {
 
 #[actix_rt::test]
 async fn admin_signs_in_rotates_the_key_and_sees_it_published() {
-    let Some((_driver, c, _profile)) = browser().await else {
+    let Some((_driver, c, _profile)) = browser("admin console").await else {
         return;
     };
     let app = spawn_app(Backend::Sqlite).await;

@@ -14,6 +14,7 @@ mod backchannel_clients;
 mod backchannel_scale_out;
 mod backchannel_support;
 mod bad_input;
+mod chromium;
 mod cli;
 mod cli_authz;
 mod faults;

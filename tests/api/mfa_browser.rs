@@ -4,26 +4,17 @@
 //! through a client and its `amr`/`acr` checked. Screenshots of the enrolment and second-step pages go to
 //! `/tmp/porta-shots/`. Runs when `PORTA_TEST_BROWSER` is set; otherwise prints why it skipped.
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::wd::WebDriverCompatibleCommand;
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::{Client, Locator};
 use porta::clock::Clock;
 use porta::manage::Actor;
 use porta::manage::clients::{self as manage_clients, NewClientInput};
 
+use crate::chromium::{browser, type_into};
 use crate::helpers::{ADMIN_PASSWORD, Backend, TestApp, spawn_app_with};
 use crate::token_support::{basic_header, claims_of};
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// WebDriver's "Add Virtual Authenticator" (Web Authentication, 11.3).
 #[derive(Debug)]
@@ -62,56 +53,6 @@ async fn shot(c: &Client, name: &str) {
     eprintln!("screenshot: {}", path.display());
 }
 
-async fn browser() -> Option<(Driver, Client, tempfile::TempDir)> {
-    if std::env::var_os("PORTA_TEST_BROWSER").is_none() {
-        eprintln!(
-            "skipped: PORTA_TEST_BROWSER is not set, so the Chromium passkey test did not run"
-        );
-        return None;
-    }
-    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let driver = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("PORTA_TEST_BROWSER is set but chromedriver is not installed (apt-get install chromium-driver)");
-    let driver = Driver(driver);
-    let profile = tempfile::tempdir().unwrap();
-    let caps = serde_json::json!({
-        "goog:chromeOptions": {
-            "binary": "/usr/bin/chromium",
-            "args": [
-                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--window-size=1100,900",
-                format!("--user-data-dir={}", profile.path().display()),
-            ]
-        }
-    });
-    let caps: fantoccini::wd::Capabilities = caps.as_object().unwrap().clone();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match ClientBuilder::rustls()
-            .unwrap()
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-        {
-            Ok(c) => return Some((driver, c, profile)),
-            Err(e) if Instant::now() > deadline => {
-                panic!("chromedriver did not start a session: {e}")
-            }
-            Err(_) => actix_rt::time::sleep(Duration::from_millis(200)).await,
-        }
-    }
-}
-
 async fn wait_for_path(c: &Client, path: &str) -> url::Url {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
@@ -129,15 +70,6 @@ async fn wait_for_path(c: &Client, path: &str) -> url::Url {
         }
         actix_rt::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-async fn type_into(c: &Client, css: &str, text: &str) {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .send_keys(text)
-        .await
-        .unwrap();
 }
 
 async fn click(c: &Client, css: &str) {
@@ -208,7 +140,7 @@ async fn sign_out(app: &TestApp, c: &Client) {
 
 #[actix_rt::test]
 async fn a_passkey_enrolled_in_chromium_signs_in_without_a_password_and_as_a_second_step() {
-    let Some((_driver, c, _profile)) = browser().await else {
+    let Some((_driver, c, _profile)) = browser("passkey").await else {
         return;
     };
     // WebAuthn refuses an IP address as relying-party id: this server's issuer is http://localhost:PORT.
