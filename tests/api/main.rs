@@ -17,6 +17,8 @@ mod bad_input;
 mod chromium;
 mod cli;
 mod cli_authz;
+mod device;
+mod device_support;
 mod faults;
 mod hardening;
 mod keys;

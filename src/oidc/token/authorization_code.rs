@@ -132,42 +132,58 @@ fn redeem(
             nonce: code.nonce.clone(),
         }),
     };
-    let mut refresh_token = None;
-    let mut family_id = None;
-    if client.allows_grant("refresh_token") {
-        let token = secrets::random_token();
-        let family = uuid::Uuid::new_v4().to_string();
-        let family_expires_at = now.saturating_add(secs(settings.tokens.refresh_token_max_life));
-        refresh_tokens::insert(
-            c,
-            &NewRefreshToken {
-                token_hash: secrets::hash_secret(&token),
-                family_id: family.clone(),
-                client_id: client.id.clone(),
-                user_id: code.user_id.clone(),
-                sid: Some(code.sid.clone()),
-                scope: req.scopes.to_string(),
-                auth_time: code.auth_time,
-                created_at: now,
-                expires_at: now
-                    .saturating_add(secs(settings.tokens.refresh_token_ttl))
-                    .min(family_expires_at),
-                amr: code.amr.clone(),
-                access_jti: Some(req.jti.clone()),
-                access_expires_at: Some(req.access_expires_at(settings)),
-                offline: req.scopes.contains(OFFLINE_ACCESS),
-                family_expires_at,
-            },
-        )?;
-        refresh_token = Some(token);
-        family_id = Some(family);
-    }
+    let (refresh_token, family_id) = match client.allows_grant("refresh_token") {
+        true => {
+            let (token, family) = new_family(c, settings, &req, &code.sid, &code.amr, code.auth_time)?;
+            (Some(token), Some(family))
+        }
+        false => (None, None),
+    };
     auth_codes::record_issued(c, &presented.code_hash, &req.jti, family_id.as_deref())?;
     Ok(Outcome::Issued(Box::new(Issue {
         grant: "authorization_code",
         req,
         refresh_token,
     })))
+}
+
+/// Starts a refresh-token family for a user grant (`req.user` set) in the caller's transaction: online (bound
+/// to the SSO session `sid`) unless `offline_access` was granted. Returns the token and the family id.
+pub(super) fn new_family(
+    c: &mut AnyConnection,
+    settings: &Settings,
+    req: &TokenRequest,
+    sid: &str,
+    amr: &str,
+    auth_time: i64,
+) -> Result<(String, String), TxError> {
+    let user_id = req.user.as_ref().map(|u| u.user.id.clone()).unwrap_or_default();
+    let now = req.now;
+    let token = secrets::random_token();
+    let family = uuid::Uuid::new_v4().to_string();
+    let family_expires_at = now.saturating_add(secs(settings.tokens.refresh_token_max_life));
+    refresh_tokens::insert(
+        c,
+        &NewRefreshToken {
+            token_hash: secrets::hash_secret(&token),
+            family_id: family.clone(),
+            client_id: req.client_id.clone(),
+            user_id,
+            sid: Some(sid.to_string()),
+            scope: req.scopes.to_string(),
+            auth_time,
+            created_at: now,
+            expires_at: now
+                .saturating_add(secs(settings.tokens.refresh_token_ttl))
+                .min(family_expires_at),
+            amr: amr.to_string(),
+            access_jti: Some(req.jti.clone()),
+            access_expires_at: Some(req.access_expires_at(settings)),
+            offline: req.scopes.contains(OFFLINE_ACCESS),
+            family_expires_at,
+        },
+    )?;
+    Ok((token, family))
 }
 
 /// The code belongs to this client, came back to the same redirect URI, and PKCE holds.

@@ -1,0 +1,394 @@
+//! The `/device` page of the device authorization grant (RFC 8628 3.3): the person signs in (the login page and
+//! its second step, coming back here), enters or confirms the code the device shows, sees the application and
+//! what it asks for, and allows or denies. Every typed code counts against a throttle (per user and per address,
+//! decided atomically in the database like sign-in throttling) before it is looked up, and only a code that was
+//! found is forgiven; the code found is kept in the session, so the decision form carries nothing to guess with.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use serde::{Deserialize, Serialize};
+
+use crate::db::models::clients::{self, Client};
+use crate::db::models::device_codes::{self, DeviceCode};
+use crate::db::models::users::User;
+use crate::db::models::{audit, consents, login_failures, session_clients};
+use crate::db::{AnyConnection, StoreError, write_tx};
+use crate::domain::scope::Scopes;
+use crate::domain::user_code::UserCode;
+use crate::error::PageError;
+use crate::session::{self, SignIn, TypedSession};
+use crate::state::AppState;
+use crate::tokens::authz;
+use crate::web::authn::Level;
+use crate::web::consent::{ScopeLine, scope_lines};
+use crate::web::login::throttle::{self, Gate, Policy, Subjects};
+use crate::web::{csrf, render};
+
+/// The session key of the request being decided.
+const PENDING_KEY: &str = "device";
+
+#[derive(Template)]
+#[template(path = "device.html")]
+struct EnterPage<'a> {
+    csrf_token: &'a str,
+    username: &'a str,
+    user_code: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
+#[template(path = "device_confirm.html")]
+struct ConfirmPage<'a> {
+    csrf_token: &'a str,
+    username: &'a str,
+    user_code: &'a str,
+    client_name: &'a str,
+    scopes: Vec<ScopeLine>,
+}
+
+#[derive(Template)]
+#[template(path = "device_done.html")]
+struct DonePage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DeviceQuery {
+    user_code: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct CodeForm {
+    csrf_token: Option<String>,
+    user_code: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct DecisionForm {
+    csrf_token: Option<String>,
+    decision: Option<String>,
+}
+
+/// The request found for this session's user, waiting for Allow or Deny.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Pending {
+    user_code_hash: String,
+    user_id: String,
+}
+
+/// This page again, with the code (for the login and second-step pages to come back to).
+fn here(user_code: Option<&str>) -> String {
+    match user_code.and_then(UserCode::parse) {
+        Some(c) => format!("/device?user_code={}", c.display()),
+        None => "/device".into(),
+    }
+}
+
+fn to_login(status: StatusCode, user_code: Option<&str>) -> HttpResponse {
+    let q = serde_urlencoded::to_string([("return_to", here(user_code))]).unwrap_or_default();
+    crate::web::redirect(status, &format!("/login?{q}"))
+}
+
+/// The second step (or enrolment) for a client that requires MFA, coming back here.
+fn to_second_step(user_code: Option<&str>) -> HttpResponse {
+    let q = serde_urlencoded::to_string([("return_to", here(user_code))]).unwrap_or_default();
+    crate::web::redirect(StatusCode::SEE_OTHER, &format!("/login/second?{q}"))
+}
+
+fn needs_step_up(client: &Client, sign_in: &SignIn) -> bool {
+    client.require_mfa && sign_in.level() < Level::Mfa
+}
+
+/// `GET /device[?user_code=...]`: the code form, filled in when the device's link carried the code (the person
+/// still confirms it matches what the device shows, RFC 8628 5.4).
+pub async fn device_get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: TypedSession,
+) -> Result<HttpResponse, PageError> {
+    let q = web::Query::<DeviceQuery>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .unwrap_or_default();
+    let Some((user, _)) = session::current_user(&state, &session).await? else {
+        return Ok(to_login(StatusCode::FOUND, q.user_code.as_deref()));
+    };
+    let shown = q.user_code.as_deref().and_then(UserCode::parse);
+    let page = EnterPage {
+        csrf_token: &csrf::token(&session)?,
+        username: &user.username,
+        user_code: &shown.map(|c| c.display()).unwrap_or_default(),
+        error: None,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// `POST /device`: looks the typed code up (throttled) and shows what the application asks for.
+pub async fn device_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    form: web::Form<CodeForm>,
+) -> Result<HttpResponse, PageError> {
+    let form = form.into_inner();
+    csrf::check(&session, form.csrf_token.as_deref())?;
+    let Some((user, sign_in)) = session::current_user(&state, &session).await? else {
+        return Ok(to_login(StatusCode::SEE_OTHER, Some(&form.user_code)));
+    };
+    let csrf_token = csrf::token(&session)?;
+    let retry = |message: &str| {
+        let page = EnterPage {
+            csrf_token: &csrf_token,
+            username: &user.username,
+            user_code: "",
+            error: Some(message),
+        };
+        render(StatusCode::BAD_REQUEST, &page)
+    };
+    let Some(code) = UserCode::parse(&form.user_code) else {
+        return Ok(retry(
+            "That is not a code Porta gives out: it has eight letters, like BCDF-GHJK.",
+        ));
+    };
+    let policy = Policy::from_settings(&state.settings.login);
+    let subjects = subjects(&user.id, crate::web::client_ip(&req).as_deref());
+    let (now, hash) = (state.now(), code.hash());
+    let found = state
+        .db
+        .run(move |c| lookup(c, &policy, &subjects, &hash, now))
+        .await?;
+    let (row, client) = match found {
+        Lookup::Locked(until) => return Ok(too_many(until - now)),
+        Lookup::Unknown => {
+            return Ok(retry(
+                "That code is not recognised or has expired. Check the code on your device, or start again there.",
+            ));
+        }
+        Lookup::Found(row, client) => (row, client),
+    };
+    if needs_step_up(&client, &sign_in) {
+        return Ok(to_second_step(Some(&code.display())));
+    }
+    session.set(
+        PENDING_KEY,
+        &Pending {
+            user_code_hash: row.user_code_hash.clone(),
+            user_id: user.id.clone(),
+        },
+    )?;
+    let page = ConfirmPage {
+        csrf_token: &csrf_token,
+        username: &user.username,
+        user_code: &code.display(),
+        client_name: &client.name,
+        scopes: scope_lines(&state, &row.scope).await?,
+    };
+    Ok(render(StatusCode::OK, &page))
+}
+
+/// `POST /device/decision`: `decision=allow` or `decision=deny` for the request found by `POST /device`.
+pub async fn decision_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    session: TypedSession,
+    form: web::Form<DecisionForm>,
+) -> Result<HttpResponse, PageError> {
+    let form = form.into_inner();
+    csrf::check(&session, form.csrf_token.as_deref())?;
+    let allow = match form.decision.as_deref() {
+        Some("allow") => true,
+        Some("deny") => false,
+        _ => return Err(PageError::bad_request("Choose Allow or Deny.")),
+    };
+    let Some((user, sign_in)) = session::current_user(&state, &session).await? else {
+        return Ok(to_login(StatusCode::SEE_OTHER, None));
+    };
+    let pending = session
+        .get::<Pending>(PENDING_KEY)
+        .filter(|p| p.user_id == user.id)
+        .ok_or_else(expired)?;
+    let now = state.now();
+    let hash = pending.user_code_hash.clone();
+    let found = state
+        .db
+        .run(move |c| {
+            let Some(row) = device_codes::pending_by_user_code(c, &hash, now)? else {
+                return Ok::<_, StoreError>(None);
+            };
+            Ok(clients::by_id(c, &row.client_id)?.map(|client| (row, client)))
+        })
+        .await?;
+    let Some((row, client)) = found else {
+        session.remove(PENDING_KEY);
+        return Err(expired());
+    };
+    if needs_step_up(&client, &sign_in) {
+        return Ok(to_second_step(None));
+    }
+    session.remove(PENDING_KEY);
+    let ip = crate::web::client_ip(&req);
+    let client_name = client.name.clone();
+    let decided = state
+        .db
+        .run(move |c| record_decision(c, &row, &user, &sign_in, allow, ip.as_deref(), now))
+        .await?;
+    let (title, message) = match decided {
+        Decided::Approved => (
+            "Device connected",
+            format!("{client_name} can now continue on your device. You can close this page."),
+        ),
+        Decided::Denied => (
+            "Request denied",
+            format!("{client_name} was not given access. You can close this page."),
+        ),
+        Decided::NotAllowed => (
+            "Not allowed",
+            format!("Your account is not in a group allowed to use {client_name}."),
+        ),
+        Decided::Gone => return Err(expired()),
+    };
+    Ok(render(
+        StatusCode::OK,
+        &DonePage {
+            title,
+            message: &message,
+        },
+    ))
+}
+
+fn expired() -> PageError {
+    PageError::new(
+        StatusCode::BAD_REQUEST,
+        "Request expired",
+        "This device request has expired or was already answered. Start again on your device.",
+    )
+}
+
+/// What typed codes count against: the signed-in user, and the address (its /64 for IPv6).
+fn subjects(user_id: &str, ip: Option<&str>) -> Subjects {
+    Subjects {
+        account: format!("device:user:{user_id}"),
+        address: ip.map(|ip| format!("device:ip:{}", throttle::address_group(ip))),
+    }
+}
+
+/// What looking up a typed code found.
+#[derive(Debug)]
+pub enum Lookup {
+    /// Too many wrong codes lately: refused before the lookup, until this time.
+    Locked(i64),
+    /// No pending request has this code (counted as a failed guess).
+    Unknown,
+    Found(DeviceCode, Client),
+}
+
+/// Reserves a failure slot (atomically, as sign-in does), then looks the code up; a code that was found gives
+/// its slot back. Wrong codes keep theirs until they leave the window, so a guesser holding one right code of
+/// their own cannot clear the count with it.
+pub fn lookup(
+    conn: &mut AnyConnection,
+    policy: &Policy,
+    subjects: &Subjects,
+    user_code_hash: &str,
+    now: i64,
+) -> Result<Lookup, StoreError> {
+    let reserved = match throttle::reserve(conn, policy, subjects, now)? {
+        Gate::Locked(until) => return Ok(Lookup::Locked(until)),
+        Gate::Reserved(ids) => ids,
+    };
+    let Some(row) = device_codes::pending_by_user_code(conn, user_code_hash, now)? else {
+        return Ok(Lookup::Unknown);
+    };
+    let Some(client) = clients::by_id(conn, &row.client_id)? else {
+        return Ok(Lookup::Unknown);
+    };
+    login_failures::delete_ids(conn, &reserved)?;
+    Ok(Lookup::Found(row, client))
+}
+
+/// How a decision ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decided {
+    Approved,
+    Denied,
+    /// Allowed by the person, but they are not in one of the client's allowed groups: recorded as denied.
+    NotAllowed,
+    /// No longer pending (answered in another tab, or expired).
+    Gone,
+}
+
+/// Records the person's decision in one transaction: the request's new state with the sign-in it was made in
+/// (as an authorization code records it), the client among the session's (back-channel logout), the consent
+/// (so it can be revoked from the account page), and an audit row. The allowed-group check comes first, in
+/// the same transaction, as for a code.
+pub fn record_decision(
+    conn: &mut AnyConnection,
+    row: &DeviceCode,
+    user: &User,
+    sign_in: &SignIn,
+    allow: bool,
+    ip: Option<&str>,
+    now: i64,
+) -> Result<Decided, StoreError> {
+    write_tx(conn, |c| {
+        let permitted = !allow || authz::may_use_client(c, &row.client_id, &user.id)?;
+        let approve = allow && permitted;
+        let amr = sign_in.amr.join(" ");
+        let decision = device_codes::Decision {
+            approve,
+            user_id: &user.id,
+            sid: &sign_in.sid,
+            amr: &amr,
+            auth_time: sign_in.last_auth(),
+        };
+        if !device_codes::decide(c, &row.user_code_hash, &decision, now)? {
+            return Ok(Decided::Gone);
+        }
+        if approve {
+            session_clients::record(c, &sign_in.sid, &row.client_id, &user.id, now)?;
+            if let Ok(scopes) = Scopes::parse(&row.scope) {
+                consents::grant(c, &user.id, &row.client_id, &scopes, now)?;
+            }
+        }
+        let (action, outcome) = match (approve, permitted) {
+            (true, _) => ("device.approve", Decided::Approved),
+            (false, true) => ("device.deny", Decided::Denied),
+            (false, false) => ("device.access_denied", Decided::NotAllowed),
+        };
+        audit::record(
+            c,
+            &audit::Event {
+                actor: Some(&user.username),
+                action,
+                target: Some(&row.client_id),
+                ip,
+                detail: Some(&row.scope),
+            },
+            now,
+        )?;
+        Ok(outcome)
+    })
+}
+
+/// HTTP 429 with `Retry-After`, for too many wrong codes.
+fn too_many(wait: i64) -> HttpResponse {
+    let wait = wait.max(1);
+    let e = PageError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        format!(
+            "Too many codes that did not match. Try again in about {} minutes.",
+            (wait + 59) / 60
+        ),
+    );
+    let mut res = crate::web::error_page::render(&e);
+    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
+        res.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    res
+}
