@@ -40,16 +40,25 @@ async fn main() -> std::process::ExitCode {
     };
     let http = reqwest::Client::new();
     let show = |a: &flow::DeviceAuthorization| {
-        eprintln!("To sign in, open {} and enter the code {}", a.verification_uri, a.user_code);
+        eprintln!(
+            "To sign in, open {} and enter the code {}",
+            a.verification_uri, a.user_code
+        );
         if let Some(link) = &a.verification_uri_complete {
             eprintln!("(or open {link} and confirm the code)");
         }
-        eprintln!("Waiting for approval; the code expires in {} minutes.", a.expires_in / 60);
+        eprintln!(
+            "Waiting for approval; the code expires in {} minutes.",
+            a.expires_in / 60
+        );
     };
     match flow::login(&http, &config, show, tokio::time::sleep).await {
         Ok(tokens) => {
             eprintln!("Signed in.");
-            println!("{}", serde_json::to_string_pretty(&tokens).unwrap_or_default());
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&tokens).unwrap_or_default()
+            );
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {

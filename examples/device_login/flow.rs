@@ -98,7 +98,10 @@ where
     F: Future<Output = ()>,
 {
     let endpoints: Endpoints = http
-        .get(format!("{}/.well-known/openid-configuration", config.issuer))
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            config.issuer
+        ))
         .send()
         .await
         .map_err(other)?

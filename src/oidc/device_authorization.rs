@@ -59,8 +59,7 @@ pub async fn device_authorization_post(
     let response = state
         .db
         .run(move |c| {
-            let client =
-                client_auth::check(clients::by_id(c, &presented.client_id)?, &presented)?;
+            let client = client_auth::check(clients::by_id(c, &presented.client_id)?, &presented)?;
             let start = Start {
                 issuer: &issuer,
                 ttl,

@@ -169,7 +169,7 @@ pub async fn device_post(
                 "That code is not recognised or has expired. Check the code on your device, or start again there.",
             ));
         }
-        Lookup::Found(row, client) => (row, client),
+        Lookup::Found(found) => *found,
     };
     if needs_step_up(&client, &sign_in) {
         return Ok(to_second_step(Some(&code.display())));
@@ -284,7 +284,7 @@ pub enum Lookup {
     Locked(i64),
     /// No pending request has this code (counted as a failed guess).
     Unknown,
-    Found(DeviceCode, Client),
+    Found(Box<(DeviceCode, Client)>),
 }
 
 /// Reserves a failure slot (atomically, as sign-in does), then looks the code up; a code that was found gives
@@ -308,7 +308,7 @@ pub fn lookup(
         return Ok(Lookup::Unknown);
     };
     login_failures::delete_ids(conn, &reserved)?;
-    Ok(Lookup::Found(row, client))
+    Ok(Lookup::Found(Box::new((row, client))))
 }
 
 /// How a decision ended.

@@ -92,7 +92,11 @@ pub async fn signed_in_browser(f: &Fixture) -> reqwest::Client {
 }
 
 /// Opens `/device` and submits `user_code`; returns the POST's response.
-pub async fn enter_code(f: &Fixture, browser: &reqwest::Client, user_code: &str) -> reqwest::Response {
+pub async fn enter_code(
+    f: &Fixture,
+    browser: &reqwest::Client,
+    user_code: &str,
+) -> reqwest::Response {
     let page = get(browser, &f.app.url("/device")).await;
     assert_eq!(page.status(), StatusCode::OK);
     let csrf = hidden(&page.text().await.unwrap(), "csrf_token").expect("csrf token");
@@ -131,7 +135,11 @@ pub async fn enter_and_decide(
 }
 
 /// Follows same-site redirects from `res` to the first page that is not one.
-pub async fn follow(f: &Fixture, browser: &reqwest::Client, mut res: reqwest::Response) -> reqwest::Response {
+pub async fn follow(
+    f: &Fixture,
+    browser: &reqwest::Client,
+    mut res: reqwest::Response,
+) -> reqwest::Response {
     for _ in 0..10 {
         if !res.status().is_redirection() {
             return res;

@@ -125,14 +125,11 @@ pub fn record_poll(
     device_code_hash: &str,
     now: i64,
 ) -> Result<bool, StoreError> {
-    let n = diesel::update(
-        device_codes::table.find(device_code_hash).filter(
-            device_codes::last_polled_at
-                .is_null()
-                .or((device_codes::last_polled_at.assume_not_null() + device_codes::poll_interval)
-                    .le(now)),
+    let n = diesel::update(device_codes::table.find(device_code_hash).filter(
+        device_codes::last_polled_at.is_null().or(
+            (device_codes::last_polled_at.assume_not_null() + device_codes::poll_interval).le(now),
         ),
-    )
+    ))
     .set(device_codes::last_polled_at.eq(now))
     .execute(conn)?;
     Ok(n == 1)

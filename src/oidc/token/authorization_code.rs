@@ -132,12 +132,11 @@ fn redeem(
             nonce: code.nonce.clone(),
         }),
     };
-    let (refresh_token, family_id) = match client.allows_grant("refresh_token") {
-        true => {
-            let (token, family) = new_family(c, settings, &req, &code.sid, &code.amr, code.auth_time)?;
-            (Some(token), Some(family))
-        }
-        false => (None, None),
+    let (refresh_token, family_id) = if client.allows_grant("refresh_token") {
+        let (token, family) = new_family(c, settings, &req, &code.sid, &code.amr, code.auth_time)?;
+        (Some(token), Some(family))
+    } else {
+        (None, None)
     };
     auth_codes::record_issued(c, &presented.code_hash, &req.jti, family_id.as_deref())?;
     Ok(Outcome::Issued(Box::new(Issue {
@@ -157,7 +156,11 @@ pub(super) fn new_family(
     amr: &str,
     auth_time: i64,
 ) -> Result<(String, String), TxError> {
-    let user_id = req.user.as_ref().map(|u| u.user.id.clone()).unwrap_or_default();
+    let user_id = req
+        .user
+        .as_ref()
+        .map(|u| u.user.id.clone())
+        .unwrap_or_default();
     let now = req.now;
     let token = secrets::random_token();
     let family = uuid::Uuid::new_v4().to_string();

@@ -145,9 +145,12 @@ fn issue(
             nonce: None,
         }),
     };
-    let refresh_token = match client.allows_grant("refresh_token") {
-        true => Some(super::authorization_code::new_family(c, &ctx.settings, &req, sid, amr, auth_time)?.0),
-        false => None,
+    let refresh_token = if client.allows_grant("refresh_token") {
+        let (token, _) =
+            super::authorization_code::new_family(c, &ctx.settings, &req, sid, amr, auth_time)?;
+        Some(token)
+    } else {
+        None
     };
     Ok(Issue {
         grant: "device_code",
