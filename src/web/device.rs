@@ -2,7 +2,8 @@
 //! its second step, coming back here), enters or confirms the code the device shows, sees the application and
 //! what it asks for, and allows or denies. Every typed code counts against a throttle (per user and per address,
 //! decided atomically in the database like sign-in throttling) before it is looked up, and only a code that was
-//! found is forgiven; the code found is kept in the session, so the decision form carries nothing to guess with.
+//! found is forgiven. The codes found are kept in the session, and the decision form's code must be one of them,
+//! so the decision cannot be used to guess, and each tab decides the request it shows.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
@@ -26,8 +27,10 @@ use crate::web::consent::{ScopeLine, scope_lines};
 use crate::web::login::throttle::{self, Gate, Policy, Subjects};
 use crate::web::{csrf, render};
 
-/// The session key of the request being decided.
+/// The session key of the requests being decided.
 const PENDING_KEY: &str = "device";
+/// At most this many requests wait in one session for Allow or Deny; the oldest goes first.
+const MAX_PENDING: usize = 5;
 
 #[derive(Template)]
 #[template(path = "device.html")]
@@ -72,14 +75,51 @@ pub struct CodeForm {
 #[serde(default)]
 pub struct DecisionForm {
     csrf_token: Option<String>,
+    user_code: String,
     decision: Option<String>,
 }
 
-/// The request found for this session's user, waiting for Allow or Deny.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// The requests found for this session's user, waiting for Allow or Deny (user code hashes, oldest first).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct Pending {
-    user_code_hash: String,
     user_id: String,
+    user_code_hashes: Vec<String>,
+}
+
+impl Pending {
+    fn of(session: &TypedSession, user_id: &str) -> Pending {
+        session
+            .get::<Pending>(PENDING_KEY)
+            .filter(|p| p.user_id == user_id)
+            .unwrap_or_else(|| Pending {
+                user_id: user_id.to_string(),
+                user_code_hashes: Vec::new(),
+            })
+    }
+
+    fn add(&mut self, hash: &str) {
+        self.user_code_hashes.retain(|h| h != hash);
+        if self.user_code_hashes.len() >= MAX_PENDING {
+            self.user_code_hashes.remove(0);
+        }
+        self.user_code_hashes.push(hash.to_string());
+    }
+
+    /// Takes `hash` out; `false` when it was not waiting here.
+    fn take(&mut self, hash: &str) -> bool {
+        let before = self.user_code_hashes.len();
+        self.user_code_hashes.retain(|h| h != hash);
+        self.user_code_hashes.len() < before
+    }
+
+    fn store(&self, session: &TypedSession) -> Result<(), PageError> {
+        if self.user_code_hashes.is_empty() {
+            session.remove(PENDING_KEY);
+            Ok(())
+        } else {
+            session.set(PENDING_KEY, self)
+        }
+    }
 }
 
 /// This page again, with the code (for the login and second-step pages to come back to).
@@ -174,13 +214,9 @@ pub async fn device_post(
     if needs_step_up(&client, &sign_in) {
         return Ok(to_second_step(Some(&code.display())));
     }
-    session.set(
-        PENDING_KEY,
-        &Pending {
-            user_code_hash: row.user_code_hash.clone(),
-            user_id: user.id.clone(),
-        },
-    )?;
+    let mut pending = Pending::of(&session, &user.id);
+    pending.add(&row.user_code_hash);
+    pending.store(&session)?;
     let page = ConfirmPage {
         csrf_token: &csrf_token,
         username: &user.username,
@@ -208,12 +244,15 @@ pub async fn decision_post(
     let Some((user, sign_in)) = session::current_user(&state, &session).await? else {
         return Ok(to_login(StatusCode::SEE_OTHER, None));
     };
-    let pending = session
-        .get::<Pending>(PENDING_KEY)
-        .filter(|p| p.user_id == user.id)
+    // Only a code this session looked up (throttled) can be decided: the form's code is no way to guess.
+    let hash = UserCode::parse(&form.user_code)
+        .map(|c| c.hash())
         .ok_or_else(expired)?;
+    let mut pending = Pending::of(&session, &user.id);
+    if !pending.take(&hash) {
+        return Err(expired());
+    }
     let now = state.now();
-    let hash = pending.user_code_hash.clone();
     let found = state
         .db
         .run(move |c| {
@@ -224,13 +263,13 @@ pub async fn decision_post(
         })
         .await?;
     let Some((row, client)) = found else {
-        session.remove(PENDING_KEY);
+        pending.store(&session)?;
         return Err(expired());
     };
     if needs_step_up(&client, &sign_in) {
-        return Ok(to_second_step(None));
+        return Ok(to_second_step(Some(&form.user_code)));
     }
-    session.remove(PENDING_KEY);
+    pending.store(&session)?;
     let ip = crate::web::client_ip(&req);
     let client_name = client.name.clone();
     let decided = state

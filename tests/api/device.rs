@@ -123,19 +123,36 @@ both_backends! {
         let got = call(&f, "/device_authorization", &wrong, &[]).await;
         assert_error(&got, StatusCode::UNAUTHORIZED, "invalid_client");
 
-        // Deny.
+        // Two requests looked up in two tabs: each tab decides its own; one is denied.
         let a = start(&f, &cli, "openid").await;
         let device_code = a["device_code"].as_str().unwrap();
         let got = poll(&f, &cli, device_code).await;
         assert_error(&got, StatusCode::BAD_REQUEST, "authorization_pending");
+        let other = start(&f, &cli, "openid").await;
         let browser = signed_in_browser(&f).await;
-        let done = enter_and_decide(&f, &browser, a["user_code"].as_str().unwrap(), "deny").await;
+        let tab_one = enter_code(&f, &browser, a["user_code"].as_str().unwrap()).await.text().await.unwrap();
+        let tab_two = enter_code(&f, &browser, other["user_code"].as_str().unwrap()).await.text().await.unwrap();
+        let done = decide(&f, &browser, &tab_one, "deny").await;
         assert!(done.contains("Request denied"), "{done}");
         f.app.clock.advance(5);
         assert_error(&poll(&f, &cli, device_code).await, StatusCode::BAD_REQUEST, "access_denied");
-        // Decided once: the code is no longer offered.
+        let done = decide(&f, &browser, &tab_two, "allow").await;
+        assert!(done.contains("Device connected"), "{done}");
+        assert_eq!(poll(&f, &cli, other["device_code"].as_str().unwrap()).await.0, StatusCode::OK);
+        // Decided once: neither the form again nor the code is accepted.
+        let csrf = hidden(&tab_one, "csrf_token").unwrap();
+        let again = [("csrf_token", csrf.as_str()), ("user_code", a["user_code"].as_str().unwrap()), ("decision", "allow")];
+        let res = crate::sso::post(&browser, &f.app.url("/device/decision"), &again).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         let res = enter_code(&f, &browser, a["user_code"].as_str().unwrap()).await;
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        // A decision for a code this session did not look up is refused, whatever the code.
+        let third = start(&f, &cli, "openid").await;
+        let forged = [("csrf_token", csrf.as_str()), ("user_code", third["user_code"].as_str().unwrap()), ("decision", "allow")];
+        let res = crate::sso::post(&browser, &f.app.url("/device/decision"), &forged).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+        f.app.clock.advance(5);
+        assert_error(&poll(&f, &cli, third["device_code"].as_str().unwrap()).await, StatusCode::BAD_REQUEST, "authorization_pending");
 
         // Expiry after tokens.device_code_ttl (10 minutes).
         let a = start(&f, &cli, "openid").await;
@@ -151,7 +168,7 @@ both_backends! {
         assert!(row(&f, device_code).await.is_some());
         porta::jobs::purge_browser_state(&f.app.state, f.app.clock.now() + 1).await.unwrap();
         assert!(row(&f, device_code).await.is_none());
-        assert_eq!(device_audit(&f).await, vec!["device.deny"]);
+        assert_eq!(device_audit(&f).await, vec!["device.approve", "device.deny"]);
     }
 
     async fn slow_down_simultaneous_polls_and_single_use(b: Backend) {

@@ -111,10 +111,15 @@ pub async fn enter_code(
 /// Submits Allow or Deny on the confirmation page `html`; returns the result page's text.
 pub async fn decide(f: &Fixture, browser: &reqwest::Client, html: &str, decision: &str) -> String {
     let csrf = hidden(html, "csrf_token").expect("csrf token on the confirmation page");
+    let user_code = hidden(html, "user_code").expect("the code on the confirmation page");
     let res = post(
         browser,
         &f.app.url("/device/decision"),
-        &[("csrf_token", &csrf), ("decision", decision)],
+        &[
+            ("csrf_token", &csrf),
+            ("user_code", &user_code),
+            ("decision", decision),
+        ],
     )
     .await;
     assert_eq!(res.status(), StatusCode::OK);
