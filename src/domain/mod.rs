@@ -5,3 +5,4 @@ pub mod redirect_uri;
 pub mod scope;
 pub mod user_code;
 pub mod username;
+pub mod web_origin;

@@ -101,7 +101,7 @@ pub fn start_flow(
     let user_code = loop {
         let code = UserCode::generate();
         row.user_code_hash = code.hash();
-        match device_codes::insert(conn, &row) {
+        match crate::db::write_tx(conn, |c| device_codes::insert(c, &row)) {
             Ok(()) => break code,
             Err(StoreError::Conflict(_)) if tries < 5 => tries += 1,
             Err(e) => return Err(e.into()),

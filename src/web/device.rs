@@ -346,7 +346,7 @@ pub fn lookup(
     let Some(client) = clients::by_id(conn, &row.client_id)? else {
         return Ok(Lookup::Unknown);
     };
-    login_failures::delete_ids(conn, &reserved)?;
+    write_tx(conn, |c| login_failures::delete_ids(c, &reserved))?;
     Ok(Lookup::Found(Box::new((row, client))))
 }
 

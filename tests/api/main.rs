@@ -17,6 +17,7 @@ mod bad_input;
 mod chromium;
 mod cli;
 mod cli_authz;
+mod cli_client_kinds;
 mod device;
 mod device_support;
 mod faults;
