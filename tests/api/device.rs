@@ -40,6 +40,28 @@ async fn device_audit(f: &Fixture) -> Vec<String> {
 }
 
 both_backends! {
+    async fn the_cli_registers_a_device_client_by_the_grants_short_name(b: Backend) {
+        let f = fixture(b).await;
+        let out = crate::cli::porta(&f.app.db)
+            .args(["client", "add", "--name", "My CLI", "--public", "--grant-type", "device_code",
+                "--grant-type", "refresh_token", "--json"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let id = crate::cli::stdout_json(&out)["client_id"].as_str().unwrap().to_string();
+        let cli = porta::manage::clients::Registered { client_id: id.clone(), client_secret: None };
+        let client = f.app.state.db.run(move |c| porta::db::models::clients::by_id(c, &id)).await.unwrap().unwrap();
+        assert_eq!(client.grant_types, vec![DEVICE_GRANT, "refresh_token"]);
+        assert!(client.redirect_uris.is_empty(), "a device client needs no redirect URI");
+        let a = start(&f, &cli, "openid offline_access").await;
+        assert_error(&poll(&f, &cli, a["device_code"].as_str().unwrap()).await, StatusCode::BAD_REQUEST, "authorization_pending");
+        let unknown = crate::cli::porta(&f.app.db)
+            .args(["client", "add", "--name", "X", "--public", "--grant-type", "device"])
+            .output()
+            .unwrap();
+        assert!(!unknown.status.success());
+    }
+
     async fn the_example_cli_polls_while_a_person_signs_in_and_allows(b: Backend) {
         let f = fixture(b).await;
         let cli = device_client(&f, "My CLI", true, &["refresh_token"], ClientOptions::default()).await;
