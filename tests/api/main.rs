@@ -19,6 +19,7 @@ mod cli;
 mod cli_authz;
 mod cli_client_kinds;
 mod device;
+mod device_browser;
 mod device_support;
 mod faults;
 mod hardening;
