@@ -99,6 +99,7 @@ impl Application {
         let verifier = web::Data::new(crate::crypto::verifier::Verifier::new(
             settings.login.max_concurrent_hashes,
         ));
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let server = HttpServer::new(move || {
             App::new()
                 // Inner to the logger, so a session store failure is logged with its request.
@@ -128,6 +129,8 @@ impl Application {
                 .configure(crate::web::routes)
                 .configure(crate::web::admin::routes)
         })
+        .workers(workers)
+        .worker_max_blocking_threads(settings.blocking_threads.div_ceil(workers))
         .listen(listener)?
         .run();
         Ok(Application {
