@@ -60,6 +60,11 @@ impl Settings {
             ("tokens.id_token_ttl", self.tokens.id_token_ttl),
             ("tokens.access_token_ttl", self.tokens.access_token_ttl),
             ("tokens.code_ttl", self.tokens.code_ttl),
+            ("tokens.device_code_ttl", self.tokens.device_code_ttl),
+            (
+                "tokens.device_poll_interval",
+                self.tokens.device_poll_interval,
+            ),
             ("sessions.idle_timeout", self.sessions.idle_timeout),
             ("keys.key_refresh_interval", k.key_refresh_interval),
         ] {

@@ -94,6 +94,12 @@ pub struct TokenSettings {
     /// once) instead of counting as a leaked copy. Zero: never.
     #[serde(with = "humantime_serde")]
     pub refresh_reuse_grace: Duration,
+    /// How long a device authorization request (RFC 8628) waits for the person to approve it.
+    #[serde(with = "humantime_serde")]
+    pub device_code_ttl: Duration,
+    /// The polling interval a device is told to keep (RFC 8628 3.2 `interval`); `slow_down` adds 5 s.
+    #[serde(with = "humantime_serde")]
+    pub device_poll_interval: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -234,6 +240,8 @@ impl Default for TokenSettings {
             code_ttl: Duration::from_secs(60),
             refresh_token_max_life: Duration::from_secs(90 * DAY),
             refresh_reuse_grace: Duration::ZERO,
+            device_code_ttl: Duration::from_secs(10 * MINUTE),
+            device_poll_interval: Duration::from_secs(5),
         }
     }
 }

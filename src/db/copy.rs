@@ -229,6 +229,11 @@ tables! {
         last_used_at: Option<i64>,
     }
     recovery_codes { code_hash: String, user_id: String, created_at: i64, used_at: Option<i64> }
+    device_codes {
+        device_code_hash: String, user_code_hash: String, client_id: String, scope: String, status: String,
+        user_id: Option<String>, sid: Option<String>, amr: Option<String>, auth_time: Option<i64>, created_at: i64,
+        expires_at: i64, poll_interval: i64, last_polled_at: Option<i64>, decided_at: Option<i64>,
+    }
 }
 
 /// Copies every table of `src` into `dst`, which must be migrated and empty. `src` is read in one snapshot and

@@ -258,6 +258,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    device_codes (device_code_hash) {
+        device_code_hash -> Text,
+        user_code_hash -> Text,
+        client_id -> Text,
+        scope -> Text,
+        status -> Text,
+        user_id -> Nullable<Text>,
+        sid -> Nullable<Text>,
+        amr -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        poll_interval -> BigInt,
+        last_polled_at -> Nullable<BigInt>,
+        decided_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(group_members -> users (user_id));
@@ -271,6 +290,7 @@ diesel::joinable!(session_clients -> clients (client_id));
 diesel::joinable!(logout_outbox -> clients (client_id));
 diesel::joinable!(auth_codes -> clients (client_id));
 diesel::joinable!(refresh_tokens -> clients (client_id));
+diesel::joinable!(device_codes -> clients (client_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -294,4 +314,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     client_allowed_scopes,
     mfa_factors,
     recovery_codes,
+    device_codes,
 );

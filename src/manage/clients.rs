@@ -8,7 +8,17 @@ use crate::domain::web_origin::WebOrigin;
 
 use super::{Actor, ManageError, refused};
 
-pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+/// The grant types a client can be registered for (`--grant-type`); `device_code` is accepted as a short name of
+/// the device grant's `urn:ietf:params:oauth:grant-type:device_code`.
+pub const GRANT_TYPES: &[&str] = crate::oidc::token::GRANT_TYPES;
+
+/// The registered name of a grant type as typed (the device grant's short name expanded).
+fn grant_name(g: &str) -> &str {
+    match g {
+        "device_code" => crate::oidc::token::DEVICE_CODE_GRANT,
+        other => other,
+    }
+}
 
 /// The signing algorithms a client may ask for its tokens, one per key family.
 pub const SIGNING_ALGS: &[&str] = &["RS256", "ES256", "EdDSA"];
@@ -154,6 +164,7 @@ fn check(
     let name = check_name(&input.name)?;
     let mut grants: Vec<String> = Vec::new();
     for g in &input.grant_types {
+        let g = &grant_name(g.trim()).to_string();
         if !GRANT_TYPES.contains(&g.as_str()) {
             return Err(ManageError::Invalid(format!(
                 "unknown grant type {g:?}: use {}",

@@ -28,6 +28,9 @@ pub struct Discovery {
     pub introspection_endpoint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<String>,
+    /// RFC 8628 4: where devices start the device authorization grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_authorization_endpoint: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scopes_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -76,6 +79,7 @@ impl Discovery {
             end_session_endpoint: Some(url(crate::oidc::end_session::PATH)),
             introspection_endpoint: Some(url("/introspect")),
             revocation_endpoint: Some(url("/revoke")),
+            device_authorization_endpoint: Some(url(crate::oidc::device_authorization::PATH)),
             // Porta's own scopes only: API scopes change at runtime while these bytes are built once at startup,
             // and an API's clients learn its scopes from whoever runs it (OIDC Discovery: "SHOULD", not all).
             scopes_supported: crate::domain::scope::SUPPORTED.to_vec(),
@@ -156,7 +160,16 @@ mod tests {
         );
         assert_eq!(
             v["grant_types_supported"],
-            serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+            serde_json::json!([
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:device_code"
+            ])
+        );
+        assert_eq!(
+            v["device_authorization_endpoint"],
+            "https://id.example.com/tenant/device_authorization"
         );
         assert_eq!(
             v["token_endpoint_auth_methods_supported"],

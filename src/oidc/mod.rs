@@ -18,6 +18,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/userinfo", web::post().to(userinfo::userinfo_post))
         .route("/introspect", web::post().to(introspect::introspect_post))
         .route("/revoke", web::post().to(revoke::revoke_post));
+    // Device authorization grant (RFC 8628); its `/device` page is in `web::routes`.
+    cfg.route(
+        device_authorization::PATH,
+        web::post().to(device_authorization::device_authorization_post),
+    );
 }
 
 // Browser sign-in (issue 4); routes registered in `web::routes`.
@@ -26,6 +31,7 @@ pub mod end_session;
 
 // Tokens (issue 5).
 pub mod client_auth;
+pub mod device_authorization;
 pub mod introspect;
 pub mod revoke;
 pub mod token;

@@ -9,6 +9,7 @@ pub mod client_allowed_scopes;
 pub mod client_roles;
 pub mod clients;
 pub mod consents;
+pub mod device_codes;
 pub mod group_members;
 pub mod groups;
 pub mod login_failures;

@@ -137,38 +137,66 @@ fn redeem(
             nonce: code.nonce.clone(),
         }),
     };
-    let mut refresh_token = None;
-    if let Some(family) = family_id {
-        let token = secrets::random_token();
-        let family_expires_at = now.saturating_add(secs(settings.tokens.refresh_token_max_life));
-        refresh_tokens::insert(
+    let refresh_token = match &family_id {
+        Some(family) => Some(new_family(
             c,
-            &NewRefreshToken {
-                token_hash: secrets::hash_secret(&token),
-                family_id: family.clone(),
-                client_id: client.id.clone(),
-                user_id: code.user_id.clone(),
-                sid: Some(code.sid.clone()),
-                scope: req.scopes.to_string(),
-                auth_time: code.auth_time,
-                created_at: now,
-                expires_at: now
-                    .saturating_add(secs(settings.tokens.refresh_token_ttl))
-                    .min(family_expires_at),
-                amr: code.amr.clone(),
-                access_jti: Some(req.jti.clone()),
-                access_expires_at: Some(req.access_expires_at(settings)),
-                offline: req.scopes.contains(OFFLINE_ACCESS),
-                family_expires_at,
-            },
-        )?;
-        refresh_token = Some(token);
-    }
+            settings,
+            &req,
+            family,
+            &code.sid,
+            &code.amr,
+            code.auth_time,
+        )?),
+        None => None,
+    };
     Ok(Outcome::Issued(Box::new(Issue {
         grant: "authorization_code",
         req,
         refresh_token,
     })))
+}
+
+/// Starts a refresh-token family for a user grant (`req.user` set) in the caller's transaction: online (bound
+/// to the SSO session `sid`) unless `offline_access` was granted; `family` is its id. Returns the token.
+pub(super) fn new_family(
+    c: &mut AnyConnection,
+    settings: &Settings,
+    req: &TokenRequest,
+    family: &str,
+    sid: &str,
+    amr: &str,
+    auth_time: i64,
+) -> Result<String, TxError> {
+    let user_id = req
+        .user
+        .as_ref()
+        .map(|u| u.user.id.clone())
+        .unwrap_or_default();
+    let now = req.now;
+    let token = secrets::random_token();
+    let family_expires_at = now.saturating_add(secs(settings.tokens.refresh_token_max_life));
+    refresh_tokens::insert(
+        c,
+        &NewRefreshToken {
+            token_hash: secrets::hash_secret(&token),
+            family_id: family.to_string(),
+            client_id: req.client_id.clone(),
+            user_id,
+            sid: Some(sid.to_string()),
+            scope: req.scopes.to_string(),
+            auth_time,
+            created_at: now,
+            expires_at: now
+                .saturating_add(secs(settings.tokens.refresh_token_ttl))
+                .min(family_expires_at),
+            amr: amr.to_string(),
+            access_jti: Some(req.jti.clone()),
+            access_expires_at: Some(req.access_expires_at(settings)),
+            offline: req.scopes.contains(OFFLINE_ACCESS),
+            family_expires_at,
+        },
+    )?;
+    Ok(token)
 }
 
 /// The code belongs to this client, came back to the same redirect URI, and PKCE holds.

@@ -6,6 +6,7 @@
 
 pub mod authorization_code;
 pub mod client_credentials;
+pub mod device_code;
 pub mod params;
 pub mod refresh_token;
 
@@ -26,8 +27,16 @@ use crate::tokens::mint::{self, TokenRequest};
 
 use params::Params;
 
+/// The device authorization grant's type (RFC 8628 3.4).
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
 /// The grant types discovery advertises (`grant_types_supported`).
-pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+pub const GRANT_TYPES: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    "client_credentials",
+    DEVICE_CODE_GRANT,
+];
 
 /// `POST /token`.
 pub async fn token_post(
@@ -114,8 +123,10 @@ fn run_grant(
         "authorization_code" => authorization_code::exchange(conn, ctx, client, params),
         "refresh_token" => refresh_token::exchange(conn, ctx, client, params),
         "client_credentials" => client_credentials::exchange(conn, ctx, client, params),
+        DEVICE_CODE_GRANT => device_code::exchange(conn, ctx, client, params),
         _ => Err(OAuthError::unsupported_grant_type(
-            "grant_type must be authorization_code, refresh_token or client_credentials",
+            "grant_type must be authorization_code, refresh_token, client_credentials or \
+             urn:ietf:params:oauth:grant-type:device_code",
         )),
     }
 }
