@@ -45,6 +45,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub backchannel: BackchannelSettings,
     pub mfa: MfaSettings,
+    pub oauth: OAuthSettings,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -91,6 +92,21 @@ pub struct TokenSettings {
     /// once) instead of counting as a leaked copy. Zero: never.
     #[serde(with = "humantime_serde")]
     pub refresh_reuse_grace: Duration,
+    /// How old a DPoP proof (RFC 9449) may be, by its `iat`; a proof is accepted once within this window.
+    #[serde(with = "humantime_serde")]
+    pub dpop_max_age: Duration,
+    /// Demand a server nonce in DPoP proofs (RFC 9449 8): derived from the master key and the time window, so every
+    /// instance issues and accepts the same ones.
+    pub dpop_nonce: bool,
+}
+
+/// OAuth protocol options (`[oauth]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthSettings {
+    /// Every client must push its authorization requests (RFC 9126 `/par`); clients can also be told one by one
+    /// (`porta client add --require-par`).
+    pub require_par: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -201,6 +217,7 @@ impl Default for Settings {
             metrics: MetricsSettings::default(),
             backchannel: BackchannelSettings::default(),
             mfa: MfaSettings::default(),
+            oauth: OAuthSettings::default(),
         }
     }
 }
@@ -230,6 +247,8 @@ impl Default for TokenSettings {
             code_ttl: Duration::from_secs(60),
             refresh_token_max_life: Duration::from_secs(90 * DAY),
             refresh_reuse_grace: Duration::ZERO,
+            dpop_max_age: Duration::from_secs(5 * MINUTE),
+            dpop_nonce: false,
         }
     }
 }

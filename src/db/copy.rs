@@ -202,7 +202,7 @@ tables! {
         token_hash: String, family_id: String, client_id: String, user_id: String, sid: Option<String>,
         scope: String, auth_time: i64, created_at: i64, expires_at: i64, rotated_at: Option<i64>,
         revoked_at: Option<i64>, amr: String, access_jti: Option<String>, access_expires_at: Option<i64>,
-        offline: bool, family_expires_at: i64,
+        offline: bool, family_expires_at: i64, dpop_jkt: Option<String>,
     }
     revoked_jtis { jti: String, expires_at: i64 }
     login_failures { id: String, subject: String, at: i64 }
@@ -225,6 +225,8 @@ tables! {
         last_used_at: Option<i64>,
     }
     recovery_codes { code_hash: String, user_id: String, created_at: i64, used_at: Option<i64> }
+    pushed_requests { uri_hash: String, client_id: String, params: String, created_at: i64, expires_at: i64 }
+    dpop_jtis { jti_hash: String, expires_at: i64 }
 }
 
 /// Copies every table of `src` into `dst`, which must be migrated and empty. `src` is read in one snapshot and

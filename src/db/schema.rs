@@ -128,6 +128,7 @@ diesel::table! {
         access_expires_at -> Nullable<BigInt>,
         offline -> Bool,
         family_expires_at -> BigInt,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
@@ -260,6 +261,24 @@ diesel::joinable!(client_allowed_groups -> groups (group_id));
 diesel::joinable!(client_roles -> groups (group_id));
 diesel::joinable!(api_scopes -> apis (api_id));
 diesel::joinable!(client_allowed_scopes -> api_scopes (scope));
+diesel::table! {
+    pushed_requests (uri_hash) {
+        uri_hash -> Text,
+        client_id -> Text,
+        params -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    dpop_jtis (jti_hash) {
+        jti_hash -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::joinable!(pushed_requests -> clients (client_id));
 diesel::joinable!(mfa_factors -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(session_clients -> clients (client_id));
@@ -289,4 +308,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     client_allowed_scopes,
     mfa_factors,
     recovery_codes,
+    pushed_requests,
+    dpop_jtis,
 );

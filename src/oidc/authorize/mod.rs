@@ -58,6 +58,8 @@ async fn authorize(
     params: Vec<(String, String)>,
     via: Via,
 ) -> Result<HttpResponse, PageError> {
+    // RFC 9126 4: a pushed request stands in for the parameters sent.
+    let (params, pushed) = crate::oidc::par::resolve(state, params).await?;
     let client = match request::client_id(&params) {
         Ok(id) => state.db.run(move |c| clients::by_id(c, &id)).await?,
         Err(_) => None,
@@ -70,6 +72,13 @@ async fn authorize(
         (Err(AuthorizeError::Page(message)), _) => return Err(PageError::bad_request(message)),
         (Ok(_), None) => return Err(PageError::internal()),
     };
+    if !pushed && crate::oidc::par::required(&client, &state.settings) {
+        let e = req.error(
+            "invalid_request",
+            "this client must push its authorization requests to the PAR endpoint",
+        );
+        return Ok(response::error(&e, &state.settings.issuer, via));
+    }
     let req = match grantable(state, req).await? {
         Ok(req) => req,
         Err(e) => return Ok(response::error(&e, &state.settings.issuer, via)),

@@ -2,6 +2,7 @@
 //! presented with the same `redirect_uri`, pass PKCE (RFC 7636 4.6), and be used once. A replayed code is
 //! refused and everything issued from it is revoked (RFC 6749 4.1.2): its access token by `jti` and its refresh
 //! family. The code's redemption, the refresh token and the record of what was issued commit together.
+//! A public client that sent a DPoP proof gets a refresh-token family bound to the proof's key (RFC 9449 5).
 
 use crate::config::Settings;
 use crate::crypto::secrets;
@@ -59,8 +60,10 @@ pub fn exchange(
             "code_verifier is required: public clients must use PKCE",
         ));
     }
+    // Confidential clients authenticate at every refresh, so only public clients' families are bound.
+    let bind = ctx.dpop_jkt().filter(|_| client.is_public);
     let outcome = write_tx(conn, |c| {
-        redeem(c, &ctx.settings, client, &presented, ctx.now)
+        redeem(c, &ctx.settings, client, &presented, bind, ctx.now)
     })?;
     match outcome {
         Outcome::Issued(issue) => Ok(*issue),
@@ -80,6 +83,7 @@ fn redeem(
     settings: &Settings,
     client: &Client,
     presented: &Presented,
+    bind: Option<&str>,
     now: i64,
 ) -> Result<Outcome, TxError> {
     let code = match auth_codes::redeem(c, &presented.code_hash, now)? {
@@ -159,6 +163,9 @@ fn redeem(
                 family_expires_at,
             },
         )?;
+        if let Some(jkt) = bind {
+            refresh_tokens::bind_family(c, &family, jkt)?;
+        }
         refresh_token = Some(token);
         family_id = Some(family);
     }

@@ -1,0 +1,3 @@
+ALTER TABLE refresh_tokens DROP COLUMN dpop_jkt;
+DROP TABLE dpop_jtis;
+DROP TABLE pushed_requests;
