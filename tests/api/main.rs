@@ -18,6 +18,7 @@ mod chromium;
 mod dpop;
 mod cli;
 mod cli_authz;
+mod cli_client_kinds;
 mod faults;
 mod hardening;
 mod keys;
