@@ -141,7 +141,7 @@ async fn userinfo_with(
     (s, h, res.json().await.unwrap_or(Value::Null))
 }
 
-fn challenge(h: &HeaderMap) -> String {
+fn www_authenticate(h: &HeaderMap) -> String {
     h.get(WWW_AUTHENTICATE)
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default()
@@ -225,7 +225,7 @@ both_backends! {
         // A stolen bound token used as a bearer token.
         let (s, h, body) = userinfo_with(&f.app, "Bearer", access, None).await;
         assert_eq!((s, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_token")));
-        let ch = challenge(&h);
+        let ch = www_authenticate(&h);
         assert!(ch.starts_with("DPoP ") && ch.contains("error=\"invalid_token\""), "{ch}");
 
         let ok = key.proof(&f.app, "GET", "/userinfo", Some(access));
@@ -235,7 +235,7 @@ both_backends! {
         // The same proof again is a replay.
         let (s, h, _) = userinfo_with(&f.app, "DPoP", access, Some(&ok)).await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
-        assert!(challenge(&h).contains("invalid_dpop_proof"), "{}", challenge(&h));
+        assert!(www_authenticate(&h).contains("invalid_dpop_proof"), "{}", www_authenticate(&h));
 
         let no_ath = key.proof(&f.app, "GET", "/userinfo", None);
         let wrong_ath = key.proof(&f.app, "GET", "/userinfo", Some("another token"));
@@ -243,7 +243,7 @@ both_backends! {
         for (what, proof) in [("no ath", Some(no_ath)), ("wrong ath", Some(wrong_ath)), ("other key", Some(other_key)), ("no proof", None)] {
             let (s, h, body) = userinfo_with(&f.app, "DPoP", access, proof.as_deref()).await;
             assert_eq!(s, StatusCode::UNAUTHORIZED, "{what}: {body}");
-            assert!(challenge(&h).starts_with("DPoP "), "{what}: {}", challenge(&h));
+            assert!(www_authenticate(&h).starts_with("DPoP "), "{what}: {}", www_authenticate(&h));
         }
 
         // An unbound token is not accepted under the DPoP scheme, and still is as a bearer token.
