@@ -106,7 +106,8 @@ pub fn verify(proof: &str, expected: &Expected<'_>) -> Result<Proof, DpopError> 
         _ => return Err(invalid("the DPoP proof's alg is not supported")),
     };
     let jwk = public_jwk(header.get("jwk"), alg)?;
-    let key = DecodingKey::from_jwk(&jwk).map_err(|_| invalid("the DPoP proof's jwk is invalid"))?;
+    let key =
+        DecodingKey::from_jwk(&jwk).map_err(|_| invalid("the DPoP proof's jwk is invalid"))?;
     let mut validation = Validation::new(alg);
     validation.algorithms = vec![alg];
     validation.validate_exp = false;
@@ -147,7 +148,9 @@ pub fn verify(proof: &str, expected: &Expected<'_>) -> Result<Proof, DpopError> 
     if let Some(token) = expected.access_token
         && claims.ath.as_deref() != Some(access_token_hash(token).as_str())
     {
-        return Err(invalid("the DPoP proof's ath does not match the access token"));
+        return Err(invalid(
+            "the DPoP proof's ath does not match the access token",
+        ));
     }
     Ok(Proof {
         jkt,
@@ -177,7 +180,9 @@ fn public_jwk(value: Option<&serde_json::Value>, alg: Algorithm) -> Result<Jwk, 
         .map_err(|_| invalid("the DPoP proof's jwk is invalid"))?;
     let fits = match (&jwk.algorithm, alg) {
         (AlgorithmParameters::EllipticCurve(p), Algorithm::ES256) => p.curve == EllipticCurve::P256,
-        (AlgorithmParameters::OctetKeyPair(p), Algorithm::EdDSA) => p.curve == EllipticCurve::Ed25519,
+        (AlgorithmParameters::OctetKeyPair(p), Algorithm::EdDSA) => {
+            p.curve == EllipticCurve::Ed25519
+        }
         (AlgorithmParameters::RSA(p), Algorithm::RS256) => URL_SAFE_NO_PAD
             .decode(&p.n)
             .is_ok_and(|n| n.len() >= MIN_RSA_MODULUS),

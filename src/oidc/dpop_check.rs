@@ -92,7 +92,7 @@ impl Dpop {
     /// The `/token` answer to a refused proof: 400 `invalid_dpop_proof`, or `use_dpop_nonce` with a nonce.
     pub fn token_error(&self, e: &DpopError) -> HttpResponse {
         let err = match e {
-            DpopError::Invalid(d) => invalid_proof(*d),
+            DpopError::Invalid(d) => invalid_proof(d),
             DpopError::UseNonce => OAuthError {
                 code: "use_dpop_nonce",
                 description: e.to_string(),
@@ -148,6 +148,10 @@ pub fn challenge(code: &str, description: &str) -> String {
 
 /// Records the proof in the shared replay cache; `false` when it was already used (RFC 9449 11.1). Outside any
 /// transaction.
-pub fn first_use(conn: &mut AnyConnection, proof: &Proof, max_age: i64) -> Result<bool, StoreError> {
+pub fn first_use(
+    conn: &mut AnyConnection,
+    proof: &Proof,
+    max_age: i64,
+) -> Result<bool, StoreError> {
     dpop_jtis::remember(conn, &proof.replay_key(), proof.remember_until(max_age))
 }

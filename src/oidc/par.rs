@@ -75,9 +75,7 @@ pub fn authorization_params(
     client: &Client,
 ) -> Result<Vec<(String, String)>, OAuthError> {
     if params.get("request_uri").is_some() {
-        return Err(OAuthError::invalid_request(
-            "request_uri cannot be pushed",
-        ));
+        return Err(OAuthError::invalid_request("request_uri cannot be pushed"));
     }
     let mut out: Vec<(String, String)> = params
         .pairs()
@@ -112,7 +110,13 @@ async fn validate(
     let kept = state
         .db
         .run(move |c| {
-            authz::grantable_for_user(c, &req.client_id, &req.scopes, req.resource.as_deref(), &userinfo)
+            authz::grantable_for_user(
+                c,
+                &req.client_id,
+                &req.scopes,
+                req.resource.as_deref(),
+                &userinfo,
+            )
         })
         .await;
     match kept {
@@ -130,7 +134,10 @@ pub fn request_uri_of(params: &[(String, String)]) -> Result<Option<(String, Str
         .filter(|(k, v)| k == "request_uri" && !v.is_empty())
         .map(|(_, v)| v.as_str());
     let (Some(uri), None) = (uris.next(), uris.next()) else {
-        return match params.iter().any(|(k, v)| k == "request_uri" && !v.is_empty()) {
+        return match params
+            .iter()
+            .any(|(k, v)| k == "request_uri" && !v.is_empty())
+        {
             true => Err("The request_uri must not be repeated.".into()),
             false => Ok(None),
         };
@@ -184,7 +191,9 @@ mod tests {
     use super::*;
 
     fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
-        v.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -194,11 +203,17 @@ mod tests {
             request_uri_of(&pairs(&[("request_uri", ""), ("client_id", "c")])),
             Ok(None)
         );
-        let ok = pairs(&[("client_id", "c"), ("request_uri", &format!("{URN_PREFIX}abc"))]);
+        let ok = pairs(&[
+            ("client_id", "c"),
+            ("request_uri", &format!("{URN_PREFIX}abc")),
+        ]);
         assert_eq!(request_uri_of(&ok), Ok(Some(("c".into(), "abc".into()))));
         for bad in [
             pairs(&[("request_uri", &format!("{URN_PREFIX}abc"))]),
-            pairs(&[("client_id", "c"), ("request_uri", "https://evil.example.com/r")]),
+            pairs(&[
+                ("client_id", "c"),
+                ("request_uri", "https://evil.example.com/r"),
+            ]),
             pairs(&[("client_id", "c"), ("request_uri", URN_PREFIX)]),
             pairs(&[
                 ("client_id", "c"),

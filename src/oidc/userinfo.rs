@@ -13,10 +13,10 @@ use serde::Serialize;
 
 use crate::db::models::{revoked_jtis, users};
 use crate::error::OAuthError;
+use crate::oidc::dpop::DpopError;
 use crate::oidc::dpop_check::{self, Dpop};
 use crate::oidc::token::no_store;
 use crate::oidc::token::params::Params;
-use crate::oidc::dpop::DpopError;
 use crate::state::AppState;
 use crate::tokens::claims::{AuthzClaims, ScopedClaims};
 use crate::tokens::verify::{VerifyError, verify_access_token};
@@ -140,7 +140,9 @@ async fn answer(
                     "the DPoP proof is not made with the token's key",
                 ));
             }
-            Ok(None) => return Ok(dpop.resource_error(&DpopError::Invalid("a DPoP proof is required"))),
+            Ok(None) => {
+                return Ok(dpop.resource_error(&DpopError::Invalid("a DPoP proof is required")));
+            }
             Err(e) => return Ok(dpop.resource_error(&e)),
         },
     };

@@ -14,8 +14,8 @@ use crate::keys::{KeyError, KeySet};
 
 use super::authz::{self, AccessGrant};
 use super::claims::{
-    ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, AuthzClaims, Confirmation, ID_TOKEN_TYP, IdTokenClaims,
-    ScopedClaims, access_token_audience,
+    ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, AuthzClaims, Confirmation, ID_TOKEN_TYP,
+    IdTokenClaims, ScopedClaims, access_token_audience,
 };
 
 /// The signed-in user a grant speaks for.

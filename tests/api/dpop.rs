@@ -30,8 +30,9 @@ pub struct DpopKey {
 
 impl DpopKey {
     pub fn es256() -> DpopKey {
-        let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-            .unwrap();
+        let der =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .unwrap();
         Self::new(Algorithm::ES256, EncodingKey::from_ec_der(der.as_ref()))
     }
 
@@ -70,7 +71,13 @@ impl DpopKey {
     }
 
     /// A fresh proof for `method` on the server's `path`, now; with `ath` for `access_token`.
-    pub fn proof(&self, app: &TestApp, method: &str, path: &str, access_token: Option<&str>) -> String {
+    pub fn proof(
+        &self,
+        app: &TestApp,
+        method: &str,
+        path: &str,
+        access_token: Option<&str>,
+    ) -> String {
         self.sign(&claims(app, method, path, access_token))
     }
 }

@@ -61,12 +61,19 @@ fn request(extra: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 /// `POST /par` with client_secret_basic (confidential) or `client_id` alone (public).
-async fn push(app: &TestApp, c: &Registered, extra: &[(&str, &str)]) -> (StatusCode, HeaderMap, Value) {
+async fn push(
+    app: &TestApp,
+    c: &Registered,
+    extra: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, Value) {
     let mut form = request(extra);
     let mut req = app.client.post(app.url("/par"));
     match &c.client_secret {
         Some(secret) => {
-            req = req.header(reqwest::header::AUTHORIZATION, basic_header(&c.client_id, secret));
+            req = req.header(
+                reqwest::header::AUTHORIZATION,
+                basic_header(&c.client_id, secret),
+            );
         }
         None => form.push(("client_id".into(), c.client_id.clone())),
     }
@@ -89,7 +96,10 @@ async fn pushed(app: &TestApp, c: &Registered) -> String {
 fn par_url(app: &TestApp, client_id: &str, request_uri: &str, extra: &[(&str, &str)]) -> String {
     let mut params = vec![("client_id", client_id), ("request_uri", request_uri)];
     params.extend_from_slice(extra);
-    app.url(&format!("/authorize?{}", serde_urlencoded::to_string(&params).unwrap()))
+    app.url(&format!(
+        "/authorize?{}",
+        serde_urlencoded::to_string(&params).unwrap()
+    ))
 }
 
 /// A refusal shown as a page: 400, no redirect, nothing of the pushed request in it.
@@ -97,7 +107,10 @@ async fn assert_page(res: reqwest::Response) {
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
     assert!(res.headers().get(LOCATION).is_none());
     let html = res.text().await.unwrap();
-    assert!(html.contains("invalid_request_uri") || html.contains("request"), "{html}");
+    assert!(
+        html.contains("invalid_request_uri") || html.contains("request"),
+        "{html}"
+    );
 }
 
 async fn set_require_par(app: &TestApp, client_id: &str) {

@@ -29,8 +29,5 @@ pub fn remember(
 
 /// Forgets proofs that are too old to be accepted again.
 pub fn purge_expired(conn: &mut AnyConnection, now: i64) -> Result<usize, StoreError> {
-    Ok(
-        diesel::delete(dpop_jtis::table.filter(dpop_jtis::expires_at.lt(now)))
-            .execute(conn)?,
-    )
+    Ok(diesel::delete(dpop_jtis::table.filter(dpop_jtis::expires_at.lt(now))).execute(conn)?)
 }

@@ -18,7 +18,8 @@ struct Key {
 }
 
 fn es256() -> Key {
-    let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new()).unwrap();
+    let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+        .unwrap();
     key(Algorithm::ES256, EncodingKey::from_ec_der(der.as_ref()))
 }
 
@@ -143,7 +144,9 @@ fn a_private_key_in_the_header_is_refused() {
     let proof = format!("{head}.{body}.c2ln");
     assert_eq!(
         verify(&proof, &expected()),
-        Err(DpopError::Invalid("the DPoP proof's jwk must be a public key"))
+        Err(DpopError::Invalid(
+            "the DPoP proof's jwk must be a public key"
+        ))
     );
 }
 
@@ -153,8 +156,16 @@ fn method_url_and_time_must_match_the_request() {
     let e = expected();
     let bad = |c: Value| verify(&k.proof(c), &e).is_err();
     assert!(bad(with(claims(), "htm", json!("GET"))));
-    assert!(bad(with(claims(), "htu", json!("https://id.example.com/userinfo"))));
-    assert!(bad(with(claims(), "htu", json!("https://evil.example.com/token"))));
+    assert!(bad(with(
+        claims(),
+        "htu",
+        json!("https://id.example.com/userinfo")
+    )));
+    assert!(bad(with(
+        claims(),
+        "htu",
+        json!("https://evil.example.com/token")
+    )));
     assert!(bad(with(claims(), "iat", json!(NOW - 301))));
     assert!(bad(with(claims(), "iat", json!(NOW + FUTURE_LEEWAY + 1))));
     assert!(bad(with(claims(), "jti", json!(""))));
@@ -164,7 +175,10 @@ fn method_url_and_time_must_match_the_request() {
         "https://id.example.com/token?x=1#f",
         "https://id.example.com/a/../token",
     ] {
-        assert!(verify(&k.proof(with(claims(), "htu", json!(htu))), &e).is_ok(), "{htu}");
+        assert!(
+            verify(&k.proof(with(claims(), "htu", json!(htu))), &e).is_ok(),
+            "{htu}"
+        );
     }
     assert!(verify(&k.proof(with(claims(), "iat", json!(NOW - 300))), &e).is_ok());
     assert!(verify(&k.proof(with(claims(), "iat", json!(NOW as f64 + 0.5))), &e).is_ok());
@@ -189,7 +203,11 @@ fn nonces_come_from_the_secret_and_the_window() {
     let secret = [7u8; 32];
     let [now, before] = nonces(&secret, NOW, 300);
     assert_ne!(now, before);
-    assert_eq!(nonces(&secret, NOW + 300, 300)[1], now, "the current nonce stays good one more window");
+    assert_eq!(
+        nonces(&secret, NOW + 300, 300)[1],
+        now,
+        "the current nonce stays good one more window"
+    );
     assert_ne!(nonces(&[8u8; 32], NOW, 300)[0], now);
     let k = es256();
     let accepted = [now.clone(), before];
