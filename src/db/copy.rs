@@ -200,6 +200,7 @@ tables! {
         code_hash: String, client_id: String, user_id: String, sid: String, redirect_uri: String, scope: String,
         nonce: Option<String>, code_challenge: Option<String>, auth_time: i64, amr: String, created_at: i64,
         expires_at: i64, used_at: Option<i64>, access_jti: Option<String>, family_id: Option<String>,
+        dpop_jkt: Option<String>,
     }
     consents { user_id: String, client_id: String, scope: String, granted_at: i64 }
     refresh_tokens {

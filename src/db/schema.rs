@@ -103,6 +103,7 @@ diesel::table! {
         used_at -> Nullable<BigInt>,
         access_jti -> Nullable<Text>,
         family_id -> Nullable<Text>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 

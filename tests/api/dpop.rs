@@ -1,6 +1,6 @@
 //! DPoP (RFC 9449) over real HTTP, with proofs built here from freshly generated keys: bound access tokens of each
 //! algorithm, replay, `htu`/`htm`/`iat`, `/userinfo` with the DPoP scheme and `ath`, public clients' refresh
-//! tokens bound to the key, `--require-dpop`, and the server nonce.
+//! tokens bound to the key, codes bound by `dpop_jkt`, `--require-dpop`, and the server nonce.
 
 use std::sync::OnceLock;
 
@@ -302,6 +302,35 @@ both_backends! {
         let (s, _, body) = token_with(&f.app, &form, Some(&f.web), Some(&other.proof(&f.app, "POST", "/token", None))).await;
         assert_eq!((s, body["token_type"].as_str()), (StatusCode::OK, Some("DPoP")), "{body}");
         assert_eq!(claims_of(body["access_token"].as_str().unwrap())["cnf"]["jkt"], other.jkt());
+    }
+
+    async fn a_code_requested_with_dpop_jkt_needs_a_proof_by_that_key(b: Backend) {
+        use crate::sso;
+        let app = crate::helpers::spawn_app(b).await;
+        let spa = sso::register_with(&app, "SPA", true, true).await;
+        let browser = app.new_browser();
+        sso::sign_in_admin(&app, &browser).await;
+        let res = sso::get(&browser, &sso::authorize_url(&app, &spa, &[("dpop_jkt", "not-a-thumbprint")])).await;
+        assert_eq!(sso::error_from(&res), "invalid_request");
+
+        let key = DpopKey::es256();
+        let jkt = key.jkt();
+        let res = sso::get(&browser, &sso::authorize_url(&app, &spa, &[("dpop_jkt", &jkt)])).await;
+        let code = sso::code_from(&app, &res);
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", sso::REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", spa.as_str()),
+        ];
+        let other = DpopKey::es256().proof(&app, "POST", "/token", None);
+        assert_error(&token_with(&app, &form, None, Some(&other)).await, StatusCode::BAD_REQUEST, "invalid_dpop_proof");
+        assert_error(&token_with(&app, &form, None, None).await, StatusCode::BAD_REQUEST, "invalid_dpop_proof");
+        // The refusals rolled back: the code still works with the right key.
+        let (s, _, body) = token_with(&app, &form, None, Some(&key.proof(&app, "POST", "/token", None))).await;
+        assert_eq!((s, body["token_type"].as_str()), (StatusCode::OK, Some("DPoP")), "{body}");
+        assert_eq!(claims_of(body["access_token"].as_str().unwrap())["cnf"]["jkt"], jkt);
     }
 
     async fn require_dpop_is_enforced(b: Backend) {

@@ -19,3 +19,6 @@ CREATE INDEX dpop_jtis_expires ON dpop_jtis (expires_at);
 
 -- The DPoP key (RFC 7638 thumbprint) a public client's refresh-token family is bound to (RFC 9449 5).
 ALTER TABLE refresh_tokens ADD COLUMN dpop_jkt TEXT;
+
+-- The DPoP key an authorization code is bound to by the `dpop_jkt` authorization parameter (RFC 9449 10).
+ALTER TABLE auth_codes ADD COLUMN dpop_jkt TEXT;

@@ -28,6 +28,8 @@ struct Presented {
     code_verifier: Option<String>,
     /// RFC 8707 `resource`: narrows the access token to one of the grant's audiences.
     resource: Option<String>,
+    /// The key of the request's DPoP proof.
+    dpop_jkt: Option<String>,
 }
 
 enum Outcome {
@@ -54,6 +56,7 @@ pub fn exchange(
         redirect_uri: params.require("redirect_uri")?.to_string(),
         code_verifier: params.get("code_verifier").map(str::to_string),
         resource: params.get("resource").map(str::to_string),
+        dpop_jkt: ctx.dpop_jkt().map(str::to_string),
     };
     if client.is_public && presented.code_verifier.is_none() {
         return Err(OAuthError::invalid_request(
@@ -211,6 +214,14 @@ fn check(client: &Client, presented: &Presented, code: &AuthCode) -> Result<(), 
             return Err(OAuthError::invalid_grant("public clients must use PKCE"));
         }
         (None, None) => {}
+    }
+    // RFC 9449 10: a code requested with `dpop_jkt` is redeemed only with a proof by that key.
+    if let Some(jkt) = &code.dpop_jkt
+        && presented.dpop_jkt.as_ref() != Some(jkt)
+    {
+        return Err(crate::oidc::dpop_check::invalid_proof(
+            "the authorization code is bound to another DPoP key",
+        ));
     }
     Ok(())
 }
