@@ -4,7 +4,7 @@
 //! `TTL` seconds. `/authorize` then takes `client_id` and `request_uri` only (`resolve`): the request is taken
 //! from the database with a conditional delete and validated again, so a reused, expired or foreign one is an
 //! error page, never a redirect. Clients registered with `--require-par` (or all, with `oauth.require_par`) must
-//! come this way.
+//! come this way. A DPoP proof sent to `/par` binds the code like `dpop_jkt` (RFC 9449 10.1).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -17,6 +17,7 @@ use crate::db::models::pushed_requests::{self, NewPushedRequest};
 use crate::error::{OAuthError, PageError};
 use crate::oidc::authorize::request::{self, AuthorizeError};
 use crate::oidc::client_auth;
+use crate::oidc::dpop_check::{self, Dpop};
 use crate::oidc::token::no_store;
 use crate::oidc::token::params::Params;
 use crate::state::AppState;
@@ -45,9 +46,35 @@ pub async fn par_post(
     body: web::Bytes,
 ) -> Result<HttpResponse, OAuthError> {
     let params = Params::from_form(&req, &body)?;
+    let dpop = Dpop::at(&state, PATH);
+    let proof = match dpop.proof(&req, None) {
+        Ok(p) => p,
+        Err(e) => return Ok(dpop.token_error(&e)),
+    };
     let client = client_auth::authenticate(&state, &req, &params).await?;
-    let pushed = authorization_params(&params, &client)?;
+    let mut pushed = authorization_params(&params, &client)?;
+    if let Some(p) = &proof {
+        match params.get("dpop_jkt") {
+            Some(jkt) if jkt != p.jkt => {
+                return Err(dpop_check::invalid_proof(
+                    "dpop_jkt does not name the DPoP proof's key",
+                ));
+            }
+            Some(_) => {}
+            None => pushed.push(("dpop_jkt".into(), p.jkt.clone())),
+        }
+    }
     validate(&state, &pushed, &client).await?;
+    if let Some(p) = proof {
+        let max_age = dpop.max_age();
+        let first = state
+            .db
+            .run(move |c| dpop_check::first_use(c, &p, max_age))
+            .await?;
+        if !first {
+            return Err(dpop_check::invalid_proof("the DPoP proof was already used"));
+        }
+    }
     let random = secrets::random_token();
     let now = state.now();
     let row = NewPushedRequest {
@@ -65,7 +92,9 @@ pub async fn par_post(
         request_uri: format!("{URN_PREFIX}{random}"),
         expires_in: TTL,
     };
-    Ok(no_store(HttpResponse::build(StatusCode::CREATED)).json(answer))
+    Ok(dpop
+        .with_nonce(no_store(HttpResponse::build(StatusCode::CREATED)))
+        .json(answer))
 }
 
 /// The authorization request a client pushed: every parameter but its credentials, with its `client_id`. A

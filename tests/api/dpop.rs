@@ -333,6 +333,44 @@ both_backends! {
         assert_eq!(claims_of(body["access_token"].as_str().unwrap())["cnf"]["jkt"], jkt);
     }
 
+    async fn a_proof_sent_to_par_binds_the_code(b: Backend) {
+        use crate::sso;
+        let app = crate::helpers::spawn_app(b).await;
+        let spa = sso::register_with(&app, "SPA", true, true).await;
+        let key = DpopKey::eddsa();
+        let form = [
+            ("client_id", spa.as_str()),
+            ("redirect_uri", sso::REDIRECT),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "st-123"),
+            ("code_challenge", sso::CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ];
+        let push = |proof: String| app.client.post(app.url("/par")).header("DPoP", proof).form(&form).send();
+        let res = push(DpopKey::eddsa().proof(&app, "POST", "/token", None)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "a proof for another endpoint");
+        let res = push(key.proof(&app, "POST", "/par", None)).await.unwrap();
+        assert_eq!(res.status(), StatusCode::CREATED);
+        let uri = res.json::<Value>().await.unwrap()["request_uri"].as_str().unwrap().to_string();
+
+        let browser = app.new_browser();
+        sso::sign_in_admin(&app, &browser).await;
+        let q = serde_urlencoded::to_string([("client_id", spa.as_str()), ("request_uri", uri.as_str())]).unwrap();
+        let code = sso::code_from(&app, &sso::get(&browser, &app.url(&format!("/authorize?{q}"))).await);
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", sso::REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", spa.as_str()),
+        ];
+        let other = DpopKey::eddsa().proof(&app, "POST", "/token", None);
+        assert_error(&token_with(&app, &form, None, Some(&other)).await, StatusCode::BAD_REQUEST, "invalid_dpop_proof");
+        let (s, _, body) = token_with(&app, &form, None, Some(&key.proof(&app, "POST", "/token", None))).await;
+        assert_eq!((s, body["token_type"].as_str()), (StatusCode::OK, Some("DPoP")), "{body}");
+    }
+
     async fn require_dpop_is_enforced(b: Backend) {
         let f = fixture(b).await;
         set_require_dpop(&f.app, &f.web.client_id).await;

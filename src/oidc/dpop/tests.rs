@@ -222,3 +222,21 @@ fn nonces_come_from_the_secret_and_the_window() {
     );
     assert!(verify(&k.proof(with(claims(), "nonce", json!(now))), &e).is_ok());
 }
+
+/// The cost of checking one proof, per algorithm (the signature dominates):
+/// `cargo test --lib oidc::dpop::tests::verification_cost -- --ignored --nocapture`.
+#[test]
+#[ignore = "a measurement, run on demand"]
+fn verification_cost() {
+    for k in [es256(), eddsa(), rs256()] {
+        let proof = k.proof(claims());
+        let n = 500u32;
+        let started = std::time::Instant::now();
+        for _ in 0..n {
+            verify(&proof, &expected()).unwrap();
+        }
+        let each = started.elapsed() / n;
+        println!("{:?}: {each:?} per proof", k.alg);
+        assert!(each < std::time::Duration::from_millis(20), "{:?}", k.alg);
+    }
+}
