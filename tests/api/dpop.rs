@@ -154,19 +154,20 @@ fn www_authenticate(h: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
+/// `porta client update <id> --require-dpop true`, through the same management call.
 async fn set_require_dpop(app: &TestApp, client_id: &str) {
-    let id = client_id.to_string();
+    let (id, now) = (client_id.to_string(), app.clock.now());
+    let change = porta::manage::clients::ClientUpdate {
+        require_dpop: Some(true),
+        ..Default::default()
+    };
     app.state
         .db
         .run(move |c| {
-            use diesel::prelude::*;
-            use porta::db::schema::clients;
-            diesel::update(clients::table.find(id))
-                .set(clients::require_dpop.eq(true))
-                .execute(c)
-                .map_err(porta::db::StoreError::from)
+            porta::manage::clients::update(c, &id, &change, &porta::manage::Actor::cli(), now)
         })
         .await
+        .map_err(|e| e.to_string())
         .unwrap();
 }
 

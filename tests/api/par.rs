@@ -113,19 +113,18 @@ async fn assert_page(res: reqwest::Response) {
     );
 }
 
+/// `porta client update <id> --require-par true`, through the same management call.
 async fn set_require_par(app: &TestApp, client_id: &str) {
-    let id = client_id.to_string();
+    let (id, now) = (client_id.to_string(), app.clock.now());
+    let change = manage_clients::ClientUpdate {
+        require_par: Some(true),
+        ..Default::default()
+    };
     app.state
         .db
-        .run(move |c| {
-            use diesel::prelude::*;
-            use porta::db::schema::clients;
-            diesel::update(clients::table.find(id))
-                .set(clients::require_par.eq(true))
-                .execute(c)
-                .map_err(porta::db::StoreError::from)
-        })
+        .run(move |c| manage_clients::update(c, &id, &change, &Actor::cli(), now))
         .await
+        .map_err(|e| e.to_string())
         .unwrap();
 }
 
