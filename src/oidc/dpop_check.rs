@@ -146,12 +146,14 @@ pub fn challenge(code: &str, description: &str) -> String {
     )
 }
 
-/// Records the proof in the shared replay cache; `false` when it was already used (RFC 9449 11.1). Outside any
-/// transaction.
+/// Records the proof in the shared replay cache, in its own write transaction (so it stays recorded whatever
+/// happens to the request next); `false` when it was already used (RFC 9449 11.1).
 pub fn first_use(
     conn: &mut AnyConnection,
     proof: &Proof,
     max_age: i64,
 ) -> Result<bool, StoreError> {
-    dpop_jtis::remember(conn, &proof.replay_key(), proof.remember_until(max_age))
+    crate::db::write_tx(conn, |c| {
+        dpop_jtis::remember(c, &proof.replay_key(), proof.remember_until(max_age))
+    })
 }

@@ -14,6 +14,7 @@ use crate::config::Settings;
 use crate::crypto::secrets;
 use crate::db::models::clients::Client;
 use crate::db::models::pushed_requests::{self, NewPushedRequest};
+use crate::db::write_tx;
 use crate::error::{OAuthError, PageError};
 use crate::oidc::authorize::request::{self, AuthorizeError};
 use crate::oidc::client_auth;
@@ -86,7 +87,7 @@ pub async fn par_post(
     };
     state
         .db
-        .run(move |c| pushed_requests::insert(c, &row))
+        .run(move |c| write_tx(c, |c| pushed_requests::insert(c, &row)))
         .await?;
     let answer = Pushed {
         request_uri: format!("{URN_PREFIX}{random}"),
@@ -203,7 +204,7 @@ pub async fn resolve(
     let (hash, now) = (secrets::hash_secret(&random), state.now());
     let taken = state
         .db
-        .run(move |c| pushed_requests::take(c, &hash, &client_id, now))
+        .run(move |c| write_tx(c, |c| pushed_requests::take(c, &hash, &client_id, now)))
         .await?
         .ok_or_else(|| PageError::bad_request(invalid_request_uri()))?;
     let pushed = serde_json::from_str(&taken).map_err(|_| PageError::internal())?;

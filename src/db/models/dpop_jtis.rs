@@ -7,24 +7,29 @@ use diesel::prelude::*;
 use crate::db::schema::dpop_jtis;
 use crate::db::{AnyConnection, StoreError};
 
-/// Records a proof as seen until `expires_at`. `false` when it was seen before (a replay). Runs outside any
-/// transaction: on PostgreSQL a unique violation would end the transaction around it.
+/// Records a proof as seen until `expires_at`. `false` when it was seen before (a replay): the insert does nothing
+/// on a conflict rather than fail, so it can run inside a transaction on both backends.
 pub fn remember(
     conn: &mut AnyConnection,
     jti_hash: &str,
     expires_at: i64,
 ) -> Result<bool, StoreError> {
-    let inserted = diesel::insert_into(dpop_jtis::table)
-        .values((
-            dpop_jtis::jti_hash.eq(jti_hash),
-            dpop_jtis::expires_at.eq(expires_at),
-        ))
-        .execute(conn);
-    match inserted.map_err(StoreError::from) {
-        Ok(_) => Ok(true),
-        Err(StoreError::Conflict(_)) => Ok(false),
-        Err(e) => Err(e),
-    }
+    let row = (
+        dpop_jtis::jti_hash.eq(jti_hash),
+        dpop_jtis::expires_at.eq(expires_at),
+    );
+    // `.on_conflict(..)` does not compile through the MultiConnection enum: one arm per backend.
+    let inserted = match conn {
+        AnyConnection::Sqlite(c) => diesel::insert_into(dpop_jtis::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+        AnyConnection::Postgres(c) => diesel::insert_into(dpop_jtis::table)
+            .values(row)
+            .on_conflict_do_nothing()
+            .execute(c)?,
+    };
+    Ok(inserted == 1)
 }
 
 /// Forgets proofs that are too old to be accepted again.

@@ -27,7 +27,7 @@ pub fn insert(conn: &mut AnyConnection, new: &NewPushedRequest) -> Result<(), St
 
 /// Takes the pushed request of `uri_hash` for `client_id` if it is unexpired at `now`: returns its parameters
 /// and deletes it. `None` when it is unknown, expired, already taken, or pushed by another client (left alone:
-/// whoever names the wrong client cannot spend someone else's request).
+/// whoever names the wrong client cannot spend someone else's request). Call inside a write transaction.
 pub fn take(
     conn: &mut AnyConnection,
     uri_hash: &str,
