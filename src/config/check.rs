@@ -85,6 +85,11 @@ impl Settings {
                 "tokens.refresh_token_max_life: must be at least tokens.refresh_token_ttl".into(),
             ));
         }
+        if self.tokens.dpop_max_age.is_zero() {
+            return Err(ConfigError(
+                "tokens.dpop_max_age: must be longer than zero".into(),
+            ));
+        }
         if self.passwords.min_length == 0 || self.passwords.min_length > 128 {
             return Err(ConfigError(
                 "passwords.min_length: must be between 1 and 128".into(),

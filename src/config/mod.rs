@@ -48,6 +48,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub backchannel: BackchannelSettings,
     pub mfa: MfaSettings,
+    pub oauth: OAuthSettings,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -100,6 +101,21 @@ pub struct TokenSettings {
     /// The polling interval a device is told to keep (RFC 8628 3.2 `interval`); `slow_down` adds 5 s.
     #[serde(with = "humantime_serde")]
     pub device_poll_interval: Duration,
+    /// How old a DPoP proof (RFC 9449) may be, by its `iat`; a proof is accepted once within this window.
+    #[serde(with = "humantime_serde")]
+    pub dpop_max_age: Duration,
+    /// Demand a server nonce in DPoP proofs (RFC 9449 8): derived from the master key and the time window, so every
+    /// instance issues and accepts the same ones.
+    pub dpop_nonce: bool,
+}
+
+/// OAuth protocol options (`[oauth]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthSettings {
+    /// Every client must push its authorization requests (RFC 9126 `/par`); clients can also be told one by one
+    /// (`porta client add --require-par`).
+    pub require_par: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -211,6 +227,7 @@ impl Default for Settings {
             metrics: MetricsSettings::default(),
             backchannel: BackchannelSettings::default(),
             mfa: MfaSettings::default(),
+            oauth: OAuthSettings::default(),
         }
     }
 }
@@ -242,6 +259,8 @@ impl Default for TokenSettings {
             refresh_reuse_grace: Duration::ZERO,
             device_code_ttl: Duration::from_secs(10 * MINUTE),
             device_poll_interval: Duration::from_secs(5),
+            dpop_max_age: Duration::from_secs(5 * MINUTE),
+            dpop_nonce: false,
         }
     }
 }

@@ -103,6 +103,7 @@ diesel::table! {
         used_at -> Nullable<BigInt>,
         access_jti -> Nullable<Text>,
         family_id -> Nullable<Text>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
@@ -133,6 +134,7 @@ diesel::table! {
         access_expires_at -> Nullable<BigInt>,
         offline -> Bool,
         family_expires_at -> BigInt,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
@@ -284,6 +286,24 @@ diesel::joinable!(client_allowed_groups -> groups (group_id));
 diesel::joinable!(client_roles -> groups (group_id));
 diesel::joinable!(api_scopes -> apis (api_id));
 diesel::joinable!(client_allowed_scopes -> api_scopes (scope));
+diesel::table! {
+    pushed_requests (uri_hash) {
+        uri_hash -> Text,
+        client_id -> Text,
+        params -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    dpop_jtis (jti_hash) {
+        jti_hash -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::joinable!(pushed_requests -> clients (client_id));
 diesel::joinable!(mfa_factors -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(session_clients -> clients (client_id));
@@ -315,4 +335,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     mfa_factors,
     recovery_codes,
     device_codes,
+    pushed_requests,
+    dpop_jtis,
 );

@@ -64,6 +64,15 @@ pub struct Discovery {
     pub acr_values_supported: Vec<&'static str>,
     /// The `claims` parameter is read for an essential `acr` (OIDC Core 5.5.1.1).
     pub claims_parameter_supported: bool,
+    /// RFC 9126 5: where clients push authorization requests.
+    pub pushed_authorization_request_endpoint: String,
+    /// RFC 9126 5: whether every client must (`oauth.require_par`); clients can also be told one by one.
+    pub require_pushed_authorization_requests: bool,
+    /// OIDC Discovery 3 (default true when omitted, hence sent): `/authorize` takes no request object by
+    /// reference; the only `request_uri` it accepts is one `/par` issued, which the PAR endpoint above announces.
+    pub request_uri_parameter_supported: bool,
+    /// RFC 9449 5.1: the algorithms of DPoP proofs `/token` and `/userinfo` verify.
+    pub dpop_signing_alg_values_supported: Vec<&'static str>,
 }
 
 impl Discovery {
@@ -101,6 +110,10 @@ impl Discovery {
             backchannel_logout_session_supported: true,
             acr_values_supported: crate::oidc::authorize::acr::supported(),
             claims_parameter_supported: true,
+            pushed_authorization_request_endpoint: url(crate::oidc::par::PATH),
+            require_pushed_authorization_requests: settings.oauth.require_par,
+            request_uri_parameter_supported: false,
+            dpop_signing_alg_values_supported: crate::oidc::dpop::ALGS.to_vec(),
         }
     }
 }
@@ -178,6 +191,16 @@ mod tests {
         assert_eq!(
             v["code_challenge_methods_supported"],
             serde_json::json!(["S256"])
+        );
+        assert_eq!(
+            v["pushed_authorization_request_endpoint"],
+            "https://id.example.com/tenant/par"
+        );
+        assert_eq!(v["require_pushed_authorization_requests"], false);
+        assert_eq!(v["request_uri_parameter_supported"], false);
+        assert_eq!(
+            v["dpop_signing_alg_values_supported"],
+            serde_json::json!(["ES256", "EdDSA", "RS256"])
         );
     }
 }

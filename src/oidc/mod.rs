@@ -17,7 +17,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/userinfo", web::get().to(userinfo::userinfo_get))
         .route("/userinfo", web::post().to(userinfo::userinfo_post))
         .route("/introspect", web::post().to(introspect::introspect_post))
-        .route("/revoke", web::post().to(revoke::revoke_post));
+        .route("/revoke", web::post().to(revoke::revoke_post))
+        .route(par::PATH, web::post().to(par::par_post));
     // Device authorization grant (RFC 8628); its `/device` page is in `web::routes`.
     cfg.route(
         device_authorization::PATH,
@@ -32,7 +33,10 @@ pub mod end_session;
 // Tokens (issue 5).
 pub mod client_auth;
 pub mod device_authorization;
+pub mod dpop;
+pub mod dpop_check;
 pub mod introspect;
+pub mod par;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

@@ -14,8 +14,8 @@ use crate::keys::{KeyError, KeySet};
 
 use super::authz::{self, AccessGrant};
 use super::claims::{
-    ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, AuthzClaims, ID_TOKEN_TYP, IdTokenClaims,
-    ScopedClaims, access_token_audience,
+    ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, AuthzClaims, Confirmation, ID_TOKEN_TYP,
+    IdTokenClaims, ScopedClaims, access_token_audience,
 };
 
 /// The signed-in user a grant speaks for.
@@ -82,6 +82,16 @@ pub fn at_hash(access_token: &str) -> String {
 
 /// Signs the access token and, when the grant calls for one, the ID token. CPU-bound.
 pub fn mint(keys: &KeySet, settings: &Settings, req: &TokenRequest) -> Result<Minted, MintError> {
+    mint_bound(keys, settings, req, None)
+}
+
+/// As `mint`, the access token bound to the DPoP key `jkt` when given (RFC 9449 6.1: `cnf.jkt`).
+pub fn mint_bound(
+    keys: &KeySet,
+    settings: &Settings,
+    req: &TokenRequest,
+    jkt: Option<&str>,
+) -> Result<Minted, MintError> {
     let iss = settings.issuer.clone();
     let access_ttl = settings.tokens.access_token_ttl.as_secs() as i64;
     let access_scopes = req.access_scopes();
@@ -113,6 +123,7 @@ pub fn mint(keys: &KeySet, settings: &Settings, req: &TokenRequest) -> Result<Mi
         exp: req.now + access_ttl,
         auth_time: req.user.as_ref().map(|u| u.auth_time),
         authz: claims_for(access_scopes),
+        cnf: jkt.map(|j| Confirmation { jkt: j.to_string() }),
     };
     let access_token = keys.sign(ACCESS_TOKEN_TYP, &access)?;
     let id_token = match &req.user {

@@ -460,7 +460,8 @@ both_backends! {
 
         let res = f.app.client.get(f.app.url("/userinfo")).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"porta\"");
+        // Both schemes are offered (RFC 9449 7.1), without an error code (RFC 6750 3.1).
+        assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"porta\", DPoP algs=\"ES256 EdDSA RS256\"");
         for bad in ["garbage", "a.b.c", &format!("{access}x"), tokens["id_token"].as_str().unwrap(), tokens["refresh_token"].as_str().unwrap()] {
             let (s, h, _) = f.userinfo(bad).await;
             assert_eq!(s, StatusCode::UNAUTHORIZED, "{bad}");

@@ -26,6 +26,8 @@ pub struct AuthCode {
     pub access_jti: Option<String>,
     /// The refresh-token family issued from this code, revoked if the code is replayed.
     pub family_id: Option<String>,
+    /// The DPoP key the code is bound to (`dpop_jkt`, RFC 9449 10): redeemed only with a proof by that key.
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -48,6 +50,14 @@ pub struct NewAuthCode {
 pub fn insert(conn: &mut AnyConnection, new: &NewAuthCode) -> Result<(), StoreError> {
     diesel::insert_into(auth_codes::table)
         .values(new)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Binds a just-issued code to the DPoP key `jkt` (RFC 9449 10).
+pub fn bind_dpop(conn: &mut AnyConnection, code_hash: &str, jkt: &str) -> Result<(), StoreError> {
+    diesel::update(auth_codes::table.find(code_hash))
+        .set(auth_codes::dpop_jkt.eq(jkt))
         .execute(conn)?;
     Ok(())
 }

@@ -60,6 +60,8 @@ async fn authorize(
     params: Vec<(String, String)>,
     via: Via,
 ) -> Result<HttpResponse, PageError> {
+    // RFC 9126 4: a pushed request stands in for the parameters sent (one more trip, only for those).
+    let (params, pushed) = crate::oidc::par::resolve(state, params).await?;
     let signed_in = session.sign_in_state();
     let uid = signed_in.as_ref().map(|s| s.user_id.clone());
     let userinfo = crate::tokens::claims::access_token_audience(&state.settings.issuer);
@@ -73,6 +75,13 @@ async fn authorize(
         Err(Refusal::Page(message)) => return Err(PageError::bad_request(message)),
         Err(Refusal::Internal) => return Err(PageError::internal()),
     };
+    if !pushed && crate::oidc::par::required(&client, &state.settings) {
+        let e = req.error(
+            "invalid_request",
+            "this client must push its authorization requests to the PAR endpoint",
+        );
+        return Ok(response::error(&e, &state.settings.issuer, via));
+    }
     // A disabled or removed user's sign-in is forgotten, as `session::current_user` does.
     let signed_in = match found.user_active {
         Some(false) => {

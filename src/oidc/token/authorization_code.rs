@@ -2,6 +2,7 @@
 //! presented with the same `redirect_uri`, pass PKCE (RFC 7636 4.6), and be used once. A replayed code is
 //! refused and everything issued from it is revoked (RFC 6749 4.1.2): its access token by `jti` and its refresh
 //! family. The code's redemption, the refresh token and the record of what was issued commit together.
+//! A public client that sent a DPoP proof gets a refresh-token family bound to the proof's key (RFC 9449 5).
 
 use crate::config::Settings;
 use crate::crypto::secrets;
@@ -27,6 +28,8 @@ struct Presented {
     code_verifier: Option<String>,
     /// RFC 8707 `resource`: narrows the access token to one of the grant's audiences.
     resource: Option<String>,
+    /// The key of the request's DPoP proof.
+    dpop_jkt: Option<String>,
 }
 
 enum Outcome {
@@ -53,14 +56,17 @@ pub fn exchange(
         redirect_uri: params.require("redirect_uri")?.to_string(),
         code_verifier: params.get("code_verifier").map(str::to_string),
         resource: params.get("resource").map(str::to_string),
+        dpop_jkt: ctx.dpop_jkt().map(str::to_string),
     };
     if client.is_public && presented.code_verifier.is_none() {
         return Err(OAuthError::invalid_request(
             "code_verifier is required: public clients must use PKCE",
         ));
     }
+    // Confidential clients authenticate at every refresh, so only public clients' families are bound.
+    let bind = ctx.dpop_jkt().filter(|_| client.is_public);
     let outcome = write_tx(conn, |c| {
-        redeem(c, &ctx.settings, client, &presented, ctx.now)
+        redeem(c, &ctx.settings, client, &presented, bind, ctx.now)
     })?;
     match outcome {
         Outcome::Issued(issue) => Ok(*issue),
@@ -80,6 +86,7 @@ fn redeem(
     settings: &Settings,
     client: &Client,
     presented: &Presented,
+    bind: Option<&str>,
     now: i64,
 ) -> Result<Outcome, TxError> {
     // What the exchange will issue is decided first, so the claim records it in the same statement.
@@ -149,6 +156,10 @@ fn redeem(
         )?),
         None => None,
     };
+    // A public client's refresh tokens are bound to the DPoP key the code was exchanged with (RFC 9449 5).
+    if let (Some(family), Some(jkt)) = (&family_id, bind) {
+        refresh_tokens::bind_family(c, family, jkt)?;
+    }
     Ok(Outcome::Issued(Box::new(Issue {
         grant: "authorization_code",
         req,
@@ -233,6 +244,14 @@ fn check(client: &Client, presented: &Presented, code: &AuthCode) -> Result<(), 
             return Err(OAuthError::invalid_grant("public clients must use PKCE"));
         }
         (None, None) => {}
+    }
+    // RFC 9449 10: a code requested with `dpop_jkt` is redeemed only with a proof by that key.
+    if let Some(jkt) = &code.dpop_jkt
+        && presented.dpop_jkt.as_ref() != Some(jkt)
+    {
+        return Err(crate::oidc::dpop_check::invalid_proof(
+            "the authorization code is bound to another DPoP key",
+        ));
     }
     Ok(())
 }

@@ -3,6 +3,9 @@
 //! signatures, with the database connection handed back before signing. One thread hand-off per request is what
 //! keeps the endpoint near the machine's RSA signing rate. Every answer, success or error, carries
 //! `Cache-Control: no-store` and `Pragma: no-cache` (RFC 6749 5.1).
+//!
+//! DPoP (RFC 9449 5): a request with a `DPoP` proof gets an access token bound to the proof's key (`cnf.jkt`,
+//! `token_type: DPoP`); the proof is checked before the exchange and recorded in the replay cache inside it.
 
 pub mod authorization_code;
 pub mod client_credentials;
@@ -22,6 +25,8 @@ use crate::db::{AnyConnection, Db, StoreError};
 use crate::error::OAuthError;
 use crate::keys::KeySet;
 use crate::oidc::client_auth::{self, Presented};
+use crate::oidc::dpop::Proof;
+use crate::oidc::dpop_check::{self, Dpop};
 use crate::state::AppState;
 use crate::tokens::mint::{self, TokenRequest};
 
@@ -47,11 +52,18 @@ pub async fn token_post(
     let params = Params::from_form(&req, &body)?;
     params.require("grant_type")?;
     let presented = client_auth::presented(&req, &params)?;
+    let dpop = Dpop::at(&state, "/token");
+    let proof = match dpop.proof(&req, None) {
+        Ok(p) => p,
+        Err(e) => return Ok(dpop.token_error(&e)),
+    };
     let ctx = Ctx {
         db: state.db.clone(),
         keys: state.keys.current(),
         settings: state.settings.clone(),
         now: state.now(),
+        dpop: proof,
+        dpop_max_age: dpop.max_age(),
     };
     let response = tokio::task::spawn_blocking(move || exchange(&ctx, &presented, &params))
         .await
@@ -59,7 +71,7 @@ pub async fn token_post(
             tracing::error!(error = %e, "token task failed");
             OAuthError::server_error()
         })??;
-    Ok(no_store(HttpResponse::Ok()).json(response))
+    Ok(dpop.with_nonce(no_store(HttpResponse::Ok())).json(response))
 }
 
 /// What an exchange needs, moved onto the blocking thread.
@@ -69,6 +81,16 @@ pub struct Ctx {
     pub keys: Arc<KeySet>,
     pub settings: Arc<Settings>,
     pub now: i64,
+    /// The request's DPoP proof, checked but for replay (`exchange` records it).
+    pub dpop: Option<Proof>,
+    pub dpop_max_age: i64,
+}
+
+impl Ctx {
+    /// The key the tokens are bound to: the DPoP proof's.
+    pub fn dpop_jkt(&self) -> Option<&str> {
+        self.dpop.as_ref().map(|p| p.jkt.as_str())
+    }
 }
 
 /// What a grant decided: the tokens to sign, and the refresh token it stored (already hashed in the database).
@@ -89,10 +111,12 @@ fn exchange(
         let mut conn = ctx.db.conn()?;
         let client =
             client_auth::check(clients::by_id(&mut conn, &presented.client_id)?, presented)?;
+        check_dpop(&mut conn, ctx, &client)?;
         run_grant(&mut conn, ctx, &client, params)?
     };
     let scope = issue.req.access_scopes().to_string();
-    let minted = mint::mint(&ctx.keys, &ctx.settings, &issue.req).map_err(|e| {
+    let jkt = ctx.dpop_jkt();
+    let minted = mint::mint_bound(&ctx.keys, &ctx.settings, &issue.req, jkt).map_err(|e| {
         tracing::error!(error = %e, "minting tokens failed");
         OAuthError::server_error()
     })?;
@@ -105,12 +129,28 @@ fn exchange(
     }
     Ok(TokenResponse {
         access_token: minted.access_token,
-        token_type: "Bearer",
+        token_type: if jkt.is_some() { "DPoP" } else { "Bearer" },
         expires_in: minted.expires_in,
         refresh_token: issue.refresh_token,
         id_token: minted.id_token,
         scope: (!scope.is_empty()).then_some(scope),
     })
+}
+
+/// A client registered with `--require-dpop` must send a proof; a proof is accepted once (RFC 9449 11.1).
+fn check_dpop(conn: &mut AnyConnection, ctx: &Ctx, client: &Client) -> Result<(), OAuthError> {
+    let Some(proof) = &ctx.dpop else {
+        return match client.require_dpop {
+            true => Err(dpop_check::invalid_proof(
+                "this client must send a DPoP proof",
+            )),
+            false => Ok(()),
+        };
+    };
+    if !dpop_check::first_use(conn, proof, ctx.dpop_max_age)? {
+        return Err(dpop_check::invalid_proof("the DPoP proof was already used"));
+    }
+    Ok(())
 }
 
 fn run_grant(
