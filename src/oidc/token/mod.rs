@@ -21,6 +21,7 @@ use crate::db::{AnyConnection, Db, StoreError};
 use crate::error::OAuthError;
 use crate::keys::KeySet;
 use crate::oidc::client_auth::{self, Presented};
+use crate::oidc::cors;
 use crate::state::AppState;
 use crate::tokens::mint::{self, TokenRequest};
 
@@ -29,28 +30,48 @@ use params::Params;
 /// The grant types discovery advertises (`grant_types_supported`).
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
 
-/// `POST /token`.
+/// `POST /token`. A browser app reads the answer when its client registered the request's origin (`cors`).
 pub async fn token_post(
     state: web::Data<AppState>,
+    origins: web::Data<cors::WebOrigins>,
     req: HttpRequest,
     body: web::Bytes,
+) -> HttpResponse {
+    let mut party = cors::Party::Unknown;
+    let result = token(&state, &req, &body, &mut party).await;
+    cors::answer(&state, &origins, &req, party, result).await
+}
+
+/// The exchange; sets `party` to the registration of the client the request names, once it is found.
+async fn token(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &web::Bytes,
+    party: &mut cors::Party,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = Params::from_form(&req, &body)?;
+    let params = Params::from_form(req, body)?;
     params.require("grant_type")?;
-    let presented = client_auth::presented(&req, &params)?;
+    let presented = client_auth::presented(req, &params)?;
     let ctx = Ctx {
         db: state.db.clone(),
         keys: state.keys.current(),
         settings: state.settings.clone(),
         now: state.now(),
     };
-    let response = tokio::task::spawn_blocking(move || exchange(&ctx, &presented, &params))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "token task failed");
-            OAuthError::server_error()
-        })??;
-    Ok(no_store(HttpResponse::Ok()).json(response))
+    let (web_origins, response) = tokio::task::spawn_blocking(move || {
+        let mut web_origins = None;
+        let response = exchange(&ctx, &presented, &params, &mut web_origins);
+        (web_origins, response)
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "token task failed");
+        OAuthError::server_error()
+    })?;
+    if let Some(list) = web_origins {
+        *party = cors::Party::Registered(list);
+    }
+    Ok(no_store(HttpResponse::Ok()).json(response?))
 }
 
 /// What an exchange needs, moved onto the blocking thread.
@@ -71,15 +92,18 @@ pub struct Issue {
 }
 
 /// Authenticates the client, runs its grant, returns the connection to the pool, then signs. Blocking.
+/// `web_origins` receives the registered web origins of the client the request names, when it exists.
 fn exchange(
     ctx: &Ctx,
     presented: &Presented,
     params: &Params,
+    web_origins: &mut Option<Vec<String>>,
 ) -> Result<TokenResponse, OAuthError> {
     let issue = {
         let mut conn = ctx.db.conn()?;
-        let client =
-            client_auth::check(clients::by_id(&mut conn, &presented.client_id)?, presented)?;
+        let found = clients::by_id(&mut conn, &presented.client_id)?;
+        *web_origins = found.as_ref().map(|c| c.web_origins.clone());
+        let client = client_auth::check(found, presented)?;
         run_grant(&mut conn, ctx, &client, params)?
     };
     let scope = issue.req.access_scopes().to_string();
