@@ -22,7 +22,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
 use crate::db::models::clients;
-use crate::db::{Db, StoreError};
+use crate::db::Db;
 use crate::error::OAuthError;
 use crate::state::AppState;
 
