@@ -87,9 +87,7 @@ impl RedirectUri {
             }
             // RFC 8252 7.1: a reverse domain name the app's publisher controls, so two apps do not claim the same
             // scheme by accident; a path after it (`com.example.app:/callback`), not an opaque string.
-            scheme if scheme.contains('.') && !u.cannot_be_a_base() && u.path().starts_with('/') => {
-                Kind::PrivateUse
-            }
+            scheme if scheme.contains('.') && !u.cannot_be_a_base() => Kind::PrivateUse,
             _ => {
                 return Err(format!(
                     "redirect URI {s:?} must use https, http on a loopback host, or a private-use scheme named \
@@ -229,7 +227,10 @@ mod tests {
         for (reg, req) in [
             (v4, "http://127.0.0.1:51004/callback"),
             (v4, "http://127.0.0.1/callback"),
-            ("http://127.0.0.1:8080/callback", "http://127.0.0.1:9/callback"),
+            (
+                "http://127.0.0.1:8080/callback",
+                "http://127.0.0.1:9/callback",
+            ),
             (v6, "http://[::1]:65535/callback"),
             ("http://127.0.0.1:80/cb?x=1", "http://127.0.0.1:1/cb?x=1"),
         ] {
@@ -238,7 +239,10 @@ mod tests {
         for (reg, req) in [
             // localhost stays exact (RFC 8252 8.3).
             (v4, "http://localhost:51004/callback"),
-            ("http://localhost/callback", "http://localhost:51004/callback"),
+            (
+                "http://localhost/callback",
+                "http://localhost:51004/callback",
+            ),
             // The other loopback family, another host, another scheme.
             (v4, "http://[::1]:51004/callback"),
             (v4, "http://127.0.0.2:51004/callback"),
@@ -252,7 +256,10 @@ mod tests {
             (v4, "http://127.0.0.1:/callback"),
             (v4, "http://127.0.0.1:99999/callback"),
             // Everything else is exact.
-            ("https://app.example.com/cb", "https://app.example.com:443/cb"),
+            (
+                "https://app.example.com/cb",
+                "https://app.example.com:443/cb",
+            ),
             ("com.example.app:/cb", "com.example.app:/cb/"),
         ] {
             assert!(!matches(reg, req), "{reg} {req}");

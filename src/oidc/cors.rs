@@ -21,8 +21,8 @@ use std::time::Duration;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
-use crate::db::models::clients;
 use crate::db::Db;
+use crate::db::models::clients;
 use crate::error::OAuthError;
 use crate::state::AppState;
 
@@ -131,11 +131,8 @@ impl WebOrigins {
     async fn reload(&self, db: &Db, now: i64) -> Option<Arc<HashSet<String>>> {
         match db.run(clients::all_web_origins).await {
             Ok(list) => {
-                let fresh: Arc<HashSet<String>> = Arc::new(
-                    list.iter()
-                        .filter_map(|o| serialize_origin(o))
-                        .collect(),
-                );
+                let fresh: Arc<HashSet<String>> =
+                    Arc::new(list.iter().filter_map(|o| serialize_origin(o)).collect());
                 let mut loaded = self.set.write().unwrap_or_else(|e| e.into_inner());
                 *loaded = Loaded {
                     origins: fresh.clone(),
@@ -291,8 +288,14 @@ mod tests {
     fn only_a_registered_origin_is_named() {
         let registered = reg(&["https://app.example.com", "http://127.0.0.1:5173/"]);
         for (origin, expected) in [
-            (Some("https://app.example.com"), Some("https://app.example.com")),
-            (Some("https://APP.example.com:443"), Some("https://app.example.com")),
+            (
+                Some("https://app.example.com"),
+                Some("https://app.example.com"),
+            ),
+            (
+                Some("https://APP.example.com:443"),
+                Some("https://app.example.com"),
+            ),
             (Some("http://127.0.0.1:5173"), Some("http://127.0.0.1:5173")),
             (Some("http://localhost:5173"), None),
             (Some("http://127.0.0.1:5174"), None),

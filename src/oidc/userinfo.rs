@@ -127,7 +127,10 @@ async fn answer(
             } else {
                 None
             };
-            Ok::<_, crate::db::StoreError>((web_origins, user_and_claims(c, &jti, &sub, iat, &client_id, &s)?))
+            Ok::<_, crate::db::StoreError>((
+                web_origins,
+                user_and_claims(c, &jti, &sub, iat, &client_id, &s)?,
+            ))
         })
         .await?;
     if let Some(list) = web_origins {

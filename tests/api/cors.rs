@@ -71,7 +71,12 @@ async fn set_origins(app: &TestApp, client_id: &str, origins: &[&str]) {
         .expect("update client");
 }
 
-async fn preflight(app: &TestApp, path: &str, origin: &str, method: &str) -> (StatusCode, HeaderMap) {
+async fn preflight(
+    app: &TestApp,
+    path: &str,
+    origin: &str,
+    method: &str,
+) -> (StatusCode, HeaderMap) {
     let res = app
         .client
         .request(reqwest::Method::OPTIONS, app.url(path))
@@ -107,9 +112,17 @@ fn assert_no_cors(h: &HeaderMap, what: &str) {
 }
 
 fn assert_allows(h: &HeaderMap, origin: &str, what: &str) {
-    assert_eq!(header(h, "access-control-allow-origin"), Some(origin), "{what}");
+    assert_eq!(
+        header(h, "access-control-allow-origin"),
+        Some(origin),
+        "{what}"
+    );
     assert!(list(h, "vary").contains(&"origin".to_string()), "{what}");
-    assert_eq!(header(h, "access-control-allow-credentials"), None, "{what}");
+    assert_eq!(
+        header(h, "access-control-allow-credentials"),
+        None,
+        "{what}"
+    );
 }
 
 /// A request with an `Origin`: returns status, headers and the JSON body.
@@ -119,16 +132,34 @@ async fn send(req: reqwest::RequestBuilder, origin: &str) -> (StatusCode, Header
     (s, h, res.json().await.unwrap_or(Value::Null))
 }
 
-async fn token(app: &TestApp, form: &[(&str, &str)], origin: &str) -> (StatusCode, HeaderMap, Value) {
+async fn token(
+    app: &TestApp,
+    form: &[(&str, &str)],
+    origin: &str,
+) -> (StatusCode, HeaderMap, Value) {
     send(app.client.post(app.url("/token")).form(form), origin).await
 }
 
-async fn userinfo(app: &TestApp, access_token: &str, origin: &str) -> (StatusCode, HeaderMap, Value) {
-    send(app.client.get(app.url("/userinfo")).bearer_auth(access_token), origin).await
+async fn userinfo(
+    app: &TestApp,
+    access_token: &str,
+    origin: &str,
+) -> (StatusCode, HeaderMap, Value) {
+    send(
+        app.client
+            .get(app.url("/userinfo"))
+            .bearer_auth(access_token),
+        origin,
+    )
+    .await
 }
 
 /// Signs the admin in for `spa` and exchanges the code from `origin`.
-async fn tokens_from(app: &TestApp, spa: &Registered, origin: &str) -> (StatusCode, HeaderMap, Value) {
+async fn tokens_from(
+    app: &TestApp,
+    spa: &Registered,
+    origin: &str,
+) -> (StatusCode, HeaderMap, Value) {
     let code = sign_in_for(app, &app.new_browser(), spa, &[]).await;
     let form = [
         ("grant_type", "authorization_code"),

@@ -127,7 +127,10 @@ async fn run_page(c: &Client, origin: &str, params: &[(&str, &str)]) -> String {
         if !text.is_empty() {
             return text;
         }
-        assert!(Instant::now() < deadline, "the page never finished at {origin}");
+        assert!(
+            Instant::now() < deadline,
+            "the page never finished at {origin}"
+        );
         actix_rt::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -164,6 +167,16 @@ both_backends! {
         let code = sign_in_for(&app, &app.new_browser(), &spa, &[]).await;
         let out = run_page(&c, &unregistered, &code_params(&app, &spa.client_id, &code)).await;
         assert_eq!(out, "error: TypeError");
+        // The exchange did reach Porta (the code is spent): only reading the answer was refused, by the browser.
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+            ("client_id", spa.client_id.as_str()),
+        ];
+        let (_, _, replay) = post_form(&app, "/token", &form, None).await;
+        assert_eq!(replay["error"], "invalid_grant", "{replay}");
         // A valid access token does not help: the userinfo preflight is refused.
         let code = sign_in_for(&app, &app.new_browser(), &spa, &[]).await;
         let form = [

@@ -82,7 +82,10 @@ fn one_shot_listener(listener: TcpListener) -> std::thread::JoinHandle<String> {
             body.len()
         )
         .unwrap();
-        line.split_whitespace().nth(1).unwrap_or_default().to_string()
+        line.split_whitespace()
+            .nth(1)
+            .unwrap_or_default()
+            .to_string()
     })
 }
 
