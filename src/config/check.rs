@@ -29,6 +29,9 @@ impl Settings {
         if self.database_pool_size == 0 {
             return Err(ConfigError("database_pool_size: must be at least 1".into()));
         }
+        if self.blocking_threads == 0 {
+            return Err(ConfigError("blocking_threads: must be at least 1".into()));
+        }
         if !matches!(self.keys.rsa_bits, 2048 | 3072 | 4096) {
             return Err(ConfigError(
                 "keys.rsa_bits: must be 2048, 3072 or 4096".into(),

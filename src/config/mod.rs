@@ -25,6 +25,9 @@ pub struct Settings {
     pub database_url: String,
     /// Connections in the pool.
     pub database_pool_size: u32,
+    /// Threads for blocking work (database, signing, argon2), shared out among the HTTP workers. Bounded so a
+    /// burst of connections cannot grow hundreds of threads, each with its own stack and allocator arena.
+    pub blocking_threads: usize,
     /// The master key file of the embedded deployment (created at first start).
     pub master_key_file: PathBuf,
     /// The master key itself (base64, 32 bytes), for several instances; wins over the file.
@@ -188,6 +191,7 @@ impl Default for Settings {
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://data/porta.db".into(),
             database_pool_size: 8,
+            blocking_threads: 8,
             master_key_file: PathBuf::from("keys/master.key"),
             master_key: None,
             master_key_previous: None,
@@ -250,7 +254,7 @@ impl Default for LoginSettings {
             lockout: Duration::from_secs(30),
             max_lockout: Duration::from_secs(15 * MINUTE),
             failure_window: Duration::from_secs(15 * MINUTE),
-            max_concurrent_hashes: 4,
+            max_concurrent_hashes: default_concurrent_hashes(),
         }
     }
 }
@@ -281,4 +285,9 @@ impl Settings {
     pub fn issuer_is_https(&self) -> bool {
         self.issuer.starts_with("https://")
     }
+}
+
+/// argon2 is CPU-bound: more checks at once than cores only adds 19 MiB each and makes every one slower.
+fn default_concurrent_hashes() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4))
 }

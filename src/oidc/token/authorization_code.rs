@@ -82,7 +82,12 @@ fn redeem(
     presented: &Presented,
     now: i64,
 ) -> Result<Outcome, TxError> {
-    let code = match auth_codes::redeem(c, &presented.code_hash, now)? {
+    // What the exchange will issue is decided first, so the claim records it in the same statement.
+    let jti = new_jti();
+    let family_id = client
+        .allows_grant("refresh_token")
+        .then(|| uuid::Uuid::new_v4().to_string());
+    let code = match auth_codes::redeem(c, &presented.code_hash, now, &jti, family_id.as_deref())? {
         Redeemed::Invalid => return Ok(Outcome::Invalid),
         Redeemed::Replayed(code) => {
             revoke_issued(c, settings, &code, now)?;
@@ -122,7 +127,7 @@ fn redeem(
         client_id: client.id.clone(),
         scopes,
         access,
-        jti: new_jti(),
+        jti,
         now,
         user: Some(UserGrant {
             user,
@@ -133,10 +138,8 @@ fn redeem(
         }),
     };
     let mut refresh_token = None;
-    let mut family_id = None;
-    if client.allows_grant("refresh_token") {
+    if let Some(family) = family_id {
         let token = secrets::random_token();
-        let family = uuid::Uuid::new_v4().to_string();
         let family_expires_at = now.saturating_add(secs(settings.tokens.refresh_token_max_life));
         refresh_tokens::insert(
             c,
@@ -160,9 +163,7 @@ fn redeem(
             },
         )?;
         refresh_token = Some(token);
-        family_id = Some(family);
     }
-    auth_codes::record_issued(c, &presented.code_hash, &req.jti, family_id.as_deref())?;
     Ok(Outcome::Issued(Box::new(Issue {
         grant: "authorization_code",
         req,
