@@ -81,6 +81,10 @@ impl Application {
             .context("serializing the discovery document")?,
         );
 
+        // Registered web origins for CORS preflights, reloaded as often as the key set.
+        let web_origins = web::Data::new(crate::oidc::cors::WebOrigins::new(
+            settings.keys.key_refresh_interval,
+        ));
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             db,
@@ -121,6 +125,7 @@ impl Application {
                 ))
                 .app_data(data.clone())
                 .app_data(discovery.clone())
+                .app_data(web_origins.clone())
                 .app_data(verifier.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .app_data(web::JsonConfig::default().limit(64 * 1024))

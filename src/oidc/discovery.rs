@@ -131,7 +131,7 @@ impl DiscoveryDocument {
 }
 
 pub async fn discovery_get(doc: web::Data<DiscoveryDocument>) -> HttpResponse {
-    HttpResponse::Ok()
+    crate::oidc::cors::public(&mut HttpResponse::Ok())
         .insert_header((header::CONTENT_TYPE, "application/json"))
         // Changes only with a restart (configuration or version); an hour keeps relying parties current.
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))

@@ -7,6 +7,7 @@ use actix_web::web;
 
 /// The OpenID Connect routes. Paths are advertised through discovery, which is the contract.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    let options = || web::method(actix_web::http::Method::OPTIONS);
     cfg.route(
         "/.well-known/openid-configuration",
         web::get().to(discovery::discovery_get),
@@ -24,6 +25,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         device_authorization::PATH,
         web::post().to(device_authorization::device_authorization_post),
     );
+    // CORS preflights for browser apps (issue 13); introspection is for servers, so it has none.
+    cfg.route(
+        "/.well-known/openid-configuration",
+        options().to(cors::public_options),
+    )
+    .route("/jwks.json", options().to(cors::public_options))
+    .route("/token", options().to(cors::post_options))
+    .route("/userinfo", options().to(cors::userinfo_options))
+    .route("/revoke", options().to(cors::post_options));
 }
 
 // Browser sign-in (issue 4); routes registered in `web::routes`.
@@ -32,6 +42,7 @@ pub mod end_session;
 
 // Tokens (issue 5).
 pub mod client_auth;
+pub mod cors;
 pub mod device_authorization;
 pub mod dpop;
 pub mod dpop_check;

@@ -4,15 +4,17 @@
 //! user is gone or disabled, gets 401 with `WWW-Authenticate: Bearer error="invalid_token"`.
 //!
 //! A DPoP-bound token (RFC 9449 7) comes as `Authorization: DPoP <token>` with a proof by its key whose `ath`
-//! hashes it; presented as a bearer token it is refused with a `DPoP` challenge, as is a proof that fails.
+//! hashes it; presented as a bearer token it is refused with a `DPoP` challenge, as is a proof that fails. A
+//! browser app reads the answer when the token's client registered the request's origin (`cors`).
 
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 
-use crate::db::models::{revoked_jtis, users};
+use crate::db::models::{clients, revoked_jtis, users};
 use crate::error::OAuthError;
+use crate::oidc::cors::{self, Party, WebOrigins};
 use crate::oidc::dpop::DpopError;
 use crate::oidc::dpop_check::{self, Dpop};
 use crate::oidc::token::no_store;
@@ -41,30 +43,42 @@ enum Scheme {
 /// `GET /userinfo`.
 pub async fn userinfo_get(
     state: web::Data<AppState>,
+    origins: web::Data<WebOrigins>,
     req: HttpRequest,
-) -> Result<HttpResponse, OAuthError> {
-    let (scheme, token) = authorization(&req)?.ok_or_else(missing)?;
-    answer(&state, &req, scheme, token).await
+) -> HttpResponse {
+    let mut party = Party::Unknown;
+    let result = async {
+        let (scheme, token) = authorization(&req)?.ok_or_else(missing)?;
+        answer(&state, &req, scheme, token, &mut party).await
+    }
+    .await;
+    cors::answer(&state, &origins, &req, party, result).await
 }
 
 /// `POST /userinfo`.
 pub async fn userinfo_post(
     state: web::Data<AppState>,
+    origins: web::Data<WebOrigins>,
     req: HttpRequest,
     body: web::Bytes,
-) -> Result<HttpResponse, OAuthError> {
-    let params = Params::from_form(&req, &body)?;
-    let (scheme, token) = match (authorization(&req)?, params.get("access_token")) {
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_request(
-                "send the access token in one place only",
-            ));
-        }
-        (Some(t), None) => t,
-        (None, Some(t)) => (Scheme::Bearer, t.to_string()),
-        (None, None) => return Err(missing()),
-    };
-    answer(&state, &req, scheme, token).await
+) -> HttpResponse {
+    let mut party = Party::Unknown;
+    let result = async {
+        let params = Params::from_form(&req, &body)?;
+        let (scheme, token) = match (authorization(&req)?, params.get("access_token")) {
+            (Some(_), Some(_)) => {
+                return Err(OAuthError::invalid_request(
+                    "send the access token in one place only",
+                ));
+            }
+            (Some(t), None) => t,
+            (None, Some(t)) => (Scheme::Bearer, t.to_string()),
+            (None, None) => return Err(missing()),
+        };
+        answer(&state, &req, scheme, token, &mut party).await
+    }
+    .await;
+    cors::answer(&state, &origins, &req, party, result).await
 }
 
 /// RFC 6750 3.1: a request without any token gets the bare challenges, with no error code in them.
@@ -107,11 +121,14 @@ fn authorization(req: &HttpRequest) -> Result<Option<(Scheme, String)>, OAuthErr
     }
 }
 
+/// The claims; sets `party` to the client the token was issued to, with its web origins when the request came
+/// from a browser (`Origin`), read in the same database task.
 async fn answer(
     state: &AppState,
     req: &HttpRequest,
     scheme: Scheme,
     token: String,
+    party: &mut Party,
 ) -> Result<HttpResponse, OAuthError> {
     let now = state.now();
     let claims =
@@ -121,6 +138,7 @@ async fn answer(
                 VerifyError::Invalid => OAuthError::invalid_token("the access token is invalid"),
             }
         })?;
+    *party = Party::ClientId(claims.client_id.clone());
     // RFC 9449 7.1, 7.2: a bound token needs the DPoP scheme and a proof by its key; an unbound one the Bearer.
     let dpop = Dpop::at(state, "/userinfo");
     let proof = match (scheme, claims.cnf.as_ref()) {
@@ -153,25 +171,29 @@ async fn answer(
     let max_age = dpop.max_age();
     let (jti, sub, iat) = (claims.jti.clone(), claims.sub.clone(), claims.iat);
     let (client_id, s) = (claims.client_id.clone(), scopes.clone());
-    let found = state
+    let cross_origin = cors::request_origin(req).is_some();
+    let (web_origins, found) = state
         .db
         .run(move |c| {
+            let web_origins = if cross_origin {
+                let client = clients::by_id(c, &client_id)?;
+                Some(client.map(|c| c.web_origins).unwrap_or_default())
+            } else {
+                None
+            };
             if let Some(p) = &proof
                 && !dpop_check::first_use(c, p, max_age)?
             {
-                return Ok(Err(DpopError::Invalid("the DPoP proof was already used")));
+                let replayed = DpopError::Invalid("the DPoP proof was already used");
+                return Ok((web_origins, Err(replayed)));
             }
-            if revoked_jtis::is_revoked(c, &jti)? {
-                return Ok(Ok(None));
-            }
-            let Some(user) = users::by_id(c, &sub)?.filter(|u| u.accepts_token_issued_at(iat))
-            else {
-                return Ok(Ok(None));
-            };
-            let authz = crate::tokens::authz::claims_now(c, &client_id, &user.id, &s)?;
-            Ok::<_, crate::db::StoreError>(Ok(Some((user, authz))))
+            let found = user_and_claims(c, &jti, &sub, iat, &client_id, &s)?;
+            Ok::<_, crate::db::StoreError>((web_origins, Ok(found)))
         })
         .await?;
+    if let Some(list) = web_origins {
+        *party = Party::Registered(list);
+    }
     let found = match found {
         Ok(found) => found,
         Err(e) => return Ok(dpop.resource_error(&e)),
@@ -184,6 +206,25 @@ async fn answer(
         authz,
     };
     Ok(dpop.with_nonce(no_store(HttpResponse::Ok())).json(body))
+}
+
+/// The user and their authorization claims, unless the token was revoked or the user can no longer use it.
+fn user_and_claims(
+    c: &mut crate::db::AnyConnection,
+    jti: &str,
+    sub: &str,
+    iat: i64,
+    client_id: &str,
+    scopes: &crate::domain::scope::Scopes,
+) -> Result<Option<(users::User, AuthzClaims)>, crate::db::StoreError> {
+    if revoked_jtis::is_revoked(c, jti)? {
+        return Ok(None);
+    }
+    let Some(user) = users::by_id(c, sub)?.filter(|u| u.accepts_token_issued_at(iat)) else {
+        return Ok(None);
+    };
+    let authz = crate::tokens::authz::claims_now(c, client_id, &user.id, scopes)?;
+    Ok(Some((user, authz)))
 }
 
 /// RFC 6750 3.1: a valid token without the `openid` scope.

@@ -170,7 +170,7 @@ pub async fn issue(
         .run(move |c| {
             crate::db::write_tx(c, |c| {
                 let registered = clients::by_id(c, &r.client_id)?
-                    .is_some_and(|client| client.redirect_uris.contains(&r.redirect_uri));
+                    .is_some_and(|client| client.accepts_redirect_uri(&r.redirect_uri));
                 if !registered {
                     return Ok::<_, crate::db::StoreError>(None);
                 }

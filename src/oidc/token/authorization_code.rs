@@ -217,7 +217,10 @@ fn check(client: &Client, presented: &Presented, code: &AuthCode) -> Result<(), 
             "the authorization code was issued to another client",
         ));
     }
-    // OIDC Core 3.1.3.2: identical to the redirect_uri of the authorization request.
+    // OIDC Core 3.1.3.2: identical to the redirect_uri of the authorization request. That one was matched
+    // against the registration at `/authorize` (any port on a loopback literal, RFC 8252 7.3) and stored with the
+    // code, port included, so exact comparison here is the right test: the code goes back only to the listener
+    // it was sent to.
     if code.redirect_uri != presented.redirect_uri {
         return Err(OAuthError::invalid_grant(
             "redirect_uri does not match the authorization request",

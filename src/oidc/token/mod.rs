@@ -25,6 +25,7 @@ use crate::db::{AnyConnection, Db, StoreError};
 use crate::error::OAuthError;
 use crate::keys::KeySet;
 use crate::oidc::client_auth::{self, Presented};
+use crate::oidc::cors;
 use crate::oidc::dpop::Proof;
 use crate::oidc::dpop_check::{self, Dpop};
 use crate::state::AppState;
@@ -43,17 +44,30 @@ pub const GRANT_TYPES: &[&str] = &[
     DEVICE_CODE_GRANT,
 ];
 
-/// `POST /token`.
+/// `POST /token`. A browser app reads the answer when its client registered the request's origin (`cors`).
 pub async fn token_post(
     state: web::Data<AppState>,
+    origins: web::Data<cors::WebOrigins>,
     req: HttpRequest,
     body: web::Bytes,
+) -> HttpResponse {
+    let mut party = cors::Party::Unknown;
+    let result = token(&state, &req, &body, &mut party).await;
+    cors::answer(&state, &origins, &req, party, result).await
+}
+
+/// The exchange; sets `party` to the registration of the client the request names, once it is found.
+async fn token(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &web::Bytes,
+    party: &mut cors::Party,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = Params::from_form(&req, &body)?;
+    let params = Params::from_form(req, body)?;
     params.require("grant_type")?;
-    let presented = client_auth::presented(&req, &params)?;
-    let dpop = Dpop::at(&state, "/token");
-    let proof = match dpop.proof(&req, None) {
+    let presented = client_auth::presented(req, &params)?;
+    let dpop = Dpop::at(state, "/token");
+    let proof = match dpop.proof(req, None) {
         Ok(p) => p,
         Err(e) => return Ok(dpop.token_error(&e)),
     };
@@ -65,13 +79,22 @@ pub async fn token_post(
         dpop: proof,
         dpop_max_age: dpop.max_age(),
     };
-    let response = tokio::task::spawn_blocking(move || exchange(&ctx, &presented, &params))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "token task failed");
-            OAuthError::server_error()
-        })??;
-    Ok(dpop.with_nonce(no_store(HttpResponse::Ok())).json(response))
+    let (web_origins, response) = tokio::task::spawn_blocking(move || {
+        let mut web_origins = None;
+        let response = exchange(&ctx, &presented, &params, &mut web_origins);
+        (web_origins, response)
+    })
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "token task failed");
+        OAuthError::server_error()
+    })?;
+    if let Some(list) = web_origins {
+        *party = cors::Party::Registered(list);
+    }
+    Ok(dpop
+        .with_nonce(no_store(HttpResponse::Ok()))
+        .json(response?))
 }
 
 /// What an exchange needs, moved onto the blocking thread.
@@ -102,15 +125,18 @@ pub struct Issue {
 }
 
 /// Authenticates the client, runs its grant, returns the connection to the pool, then signs. Blocking.
+/// `web_origins` receives the registered web origins of the client the request names, when it exists.
 fn exchange(
     ctx: &Ctx,
     presented: &Presented,
     params: &Params,
+    web_origins: &mut Option<Vec<String>>,
 ) -> Result<TokenResponse, OAuthError> {
     let issue = {
         let mut conn = ctx.db.conn()?;
-        let client =
-            client_auth::check(clients::by_id(&mut conn, &presented.client_id)?, presented)?;
+        let found = clients::by_id(&mut conn, &presented.client_id)?;
+        *web_origins = found.as_ref().map(|c| c.web_origins.clone());
+        let client = client_auth::check(found, presented)?;
         check_dpop(&mut conn, ctx, &client)?;
         run_grant(&mut conn, ctx, &client, params)?
     };

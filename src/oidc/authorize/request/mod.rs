@@ -142,7 +142,7 @@ pub fn parse(
     };
     let redirect_uri = match p.single("redirect_uri").map_err(page)? {
         None => return Err(page("The request has no redirect_uri.".into())),
-        Some(u) if client.redirect_uris.iter().any(|r| r == u) => u.to_string(),
+        Some(u) if client.accepts_redirect_uri(u) => u.to_string(),
         Some(_) => {
             return Err(page(
                 "The redirect_uri is not registered for this application, so Porta will not send you there."
