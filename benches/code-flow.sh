@@ -40,7 +40,8 @@ ISSUER=$PORTA_ISSUER
 REDIRECT="http://127.0.0.1:9/callback"
 PASSWORD="Flow-Bench-Quarry-Meadow-58"
 
-"$PORTA" serve >"$WORK/serve.log" 2>&1 &
+# SERVER_PRELOAD=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2 tries another allocator in the server alone.
+env ${SERVER_PRELOAD:+LD_PRELOAD=$SERVER_PRELOAD} "$PORTA" serve >"$WORK/serve.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 100); do curl -fs "$ISSUER/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
 curl -fs "$ISSUER/readyz" >/dev/null || { cat "$WORK/serve.log"; exit 1; }
@@ -50,7 +51,7 @@ ALG_ARGS=()
 WEB=$("$PORTA" --json client add --name flow-web --first-party --redirect-uri "$REDIRECT" "${ALG_ARGS[@]}")
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 rss() { awk "/^$1/ {print int(\$2 / 1024)}" "/proc/$SERVER_PID/status"; }
-echo "server $PORTA, client algorithm $ALG, RSS at rest $(rss VmRSS) MiB"
+echo "server $PORTA${SERVER_PRELOAD:+ (LD_PRELOAD=$SERVER_PRELOAD)}, client algorithm $ALG, RSS at rest $(rss VmRSS) MiB"
 
 ARGS=(--issuer "$ISSUER" --client-id "$(json client_id <<<"$WEB")" --client-secret "$(json client_secret <<<"$WEB")"
     --redirect-uri "$REDIRECT" --username flowuser --password "$PASSWORD" --concurrency "$CONCURRENCY" --mode session)

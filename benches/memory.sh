@@ -48,9 +48,12 @@ SERVICE=$("$PORTA" --json client add --name mem-service --grant-type client_cred
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 BASIC=$(printf '%s:%s' "$(json client_id <<<"$SERVICE")" "$(json client_secret <<<"$SERVICE")" | base64 -w0)
 rss() { awk "/^$1/ {print int(\$2 / 1024)}" "/proc/$SERVER_PID/status"; }
+# What RSS holds now: anonymous memory (heap, stacks) and the pages of the binary and libraries it maps (clean,
+# shared with the page cache, reclaimable).
+split() { echo "anonymous $(rss RssAnon) MiB + file $(rss RssFile) MiB"; }
 sleep 2
 echo "server $PORTA${SERVER_PRELOAD:+ (LD_PRELOAD=$SERVER_PRELOAD)}, algorithm $ALG"
-echo "at rest:                 RSS $(rss VmRSS) MiB"
+echo "at rest:                 RSS $(rss VmRSS) MiB ($(split))"
 
 cat >"$WORK/cc.lua" <<LUA
 wrk.method = "POST"
@@ -65,7 +68,7 @@ end
 LUA
 for c in 32 256; do
     out=$(wrk -t1 -c"$c" -d"${LOAD_SECONDS}s" -s "$WORK/cc.lua" "$ISSUER/token" | tail -1)
-    printf 'client_credentials c=%-4s peak RSS %s MiB (%s)\n' "$c" "$(rss VmHWM)" "$out"
+    printf 'client_credentials c=%-4s peak RSS %s MiB (%s; now %s)\n' "$c" "$(rss VmHWM)" "$out" "$(split)"
 done
 
 python3 - "$ISSUER" "$SIGN_INS" "$PASSWORD" <<'PY'
@@ -88,4 +91,4 @@ for t in threads: t.start()
 for t in threads: t.join()
 print(f"sign-ins: {sum(ok)} of {n} signed in", end="")
 PY
-echo ", peak RSS $(rss VmHWM) MiB, RSS after $(rss VmRSS) MiB"
+echo ", peak RSS $(rss VmHWM) MiB, RSS after $(rss VmRSS) MiB ($(split))"

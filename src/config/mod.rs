@@ -26,7 +26,10 @@ pub struct Settings {
     /// Connections in the pool.
     pub database_pool_size: u32,
     /// Threads for blocking work (database, signing, argon2), shared out among the HTTP workers. Bounded so a
-    /// burst of connections cannot grow hundreds of threads, each with its own stack and allocator arena.
+    /// burst of connections cannot grow hundreds of threads, each with its own stack and allocator arena (the
+    /// default was 512 per process). Each worker gets its share, and the browsers a worker serves can only use
+    /// its share: 8 in all halved the code flow's throughput on two cores, 16 and more did not
+    /// (`benches/code-flow.sh` with `PORTA_BLOCKING_THREADS`).
     pub blocking_threads: usize,
     /// The master key file of the embedded deployment (created at first start).
     pub master_key_file: PathBuf,
@@ -213,7 +216,7 @@ impl Default for Settings {
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://data/porta.db".into(),
             database_pool_size: 8,
-            blocking_threads: 8,
+            blocking_threads: 32,
             master_key_file: PathBuf::from("keys/master.key"),
             master_key: None,
             master_key_previous: None,
