@@ -31,8 +31,29 @@ pub fn handle() -> &'static PrometheusHandle {
         let handle = recorder.handle();
         // Another recorder may already be installed by an embedding program; ours still renders its own view.
         let _ = metrics::set_global_recorder(recorder);
+        spawn_upkeep(handle.clone());
         handle
     })
+}
+
+/// How often recorded latencies are folded into the histograms' buckets.
+const UPKEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// The recorder keeps every latency sample until upkeep folds them into buckets, and only a scrape of `/metrics`
+/// did that: without a scraper, memory grew by every request (86 MiB after a minute of 68,000 requests/s, and
+/// on through a soak). One thread for the process, as the recorder is.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let started = std::thread::Builder::new()
+        .name("porta-metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_EVERY);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(e) = started {
+        tracing::error!(error = %e, "cannot start the metrics upkeep thread; latency samples pile up until scraped");
+    }
 }
 
 /// Middleware: counts every request by route pattern (not raw path, to bound cardinality) and status.
