@@ -19,6 +19,7 @@ mod cli;
 mod cli_authz;
 mod faults;
 mod hardening;
+mod key_families;
 mod keys;
 mod login;
 mod logout;

@@ -598,7 +598,7 @@ both_backends! {
         let before = f.web_tokens().await;
         let old_kid = jsonwebtoken::decode_header(before["access_token"].as_str().unwrap()).unwrap().kid;
         f.app.clock.advance(60);
-        f.app.state.keys.rotate_now(&f.app.state.db, None).await.expect("rotate");
+        f.app.state.keys.rotate_now(&f.app.state.db, porta::keys::Alg::Rs256, None).await.expect("rotate");
         let after = f.web_tokens().await;
         let new_kid = jsonwebtoken::decode_header(after["access_token"].as_str().unwrap()).unwrap().kid;
         assert_ne!(old_kid, new_kid);

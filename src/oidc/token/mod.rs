@@ -76,14 +76,15 @@ fn exchange(
     presented: &Presented,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    let issue = {
+    let (issue, algs) = {
         let mut conn = ctx.db.conn()?;
         let client =
             client_auth::check(clients::by_id(&mut conn, &presented.client_id)?, presented)?;
-        run_grant(&mut conn, ctx, &client, params)?
+        let algs = mint::TokenAlgs::of(&client.id, &client.id_token_alg, &client.access_token_alg);
+        (run_grant(&mut conn, ctx, &client, params)?, algs)
     };
     let scope = issue.req.access_scopes().to_string();
-    let minted = mint::mint(&ctx.keys, &ctx.settings, &issue.req).map_err(|e| {
+    let minted = mint::mint(&ctx.keys, &ctx.settings, &issue.req, algs).map_err(|e| {
         tracing::error!(error = %e, "minting tokens failed");
         OAuthError::server_error()
     })?;
