@@ -158,7 +158,7 @@ both_backends! {
             let verifier = rp.id_token_verifier().set_allowed_algs([openidconnect_alg(alg)]);
             let claims = id_token.claims(&verifier, &nonce).expect("ID token verifies through the JWKS");
             assert_eq!(claims.subject().as_str(), f.user.id);
-            assert_eq!(id_token.signing_alg().unwrap(), openidconnect_alg(alg));
+            assert_eq!(id_token.signing_alg().unwrap(), &openidconnect_alg(alg));
             let expected_hash = AccessTokenHash::from_token(
                 tokens.access_token(),
                 id_token.signing_alg().unwrap(),
@@ -194,7 +194,7 @@ both_backends! {
                 .await
                 .expect("refresh");
             let again = refreshed.id_token().expect("a refreshed ID token");
-            assert_eq!(again.signing_alg().unwrap(), openidconnect_alg(alg));
+            assert_eq!(again.signing_alg().unwrap(), &openidconnect_alg(alg));
             again.claims(&verifier, |_: Option<&Nonce>| Ok::<(), String>(())).expect("refreshed ID token verifies");
         }
     }

@@ -809,6 +809,8 @@ fn removed_and_unknown_keys_do_not_verify() {
                 superseded_at: (i == 0).then_some(2_000_000),
                 revoked_at: None,
                 revoke_reason: None,
+                public_x: None,
+                public_y: None,
             }
         })
         .collect();
