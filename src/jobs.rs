@@ -80,3 +80,28 @@ pub fn spawn(state: web::Data<AppState>) {
         }
     });
 }
+
+/// How often the SQLite WAL is copied into the database file by `spawn_checkpointer`.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
+
+/// SQLite only: the WAL is checkpointed here, once a second on the blocking pool, instead of by whichever
+/// request's commit crosses SQLite's threshold (which made that request pay for the fsyncs); the pool was opened
+/// with `Db::checkpoint_in_background`. PASSIVE never waits for readers or writers. PostgreSQL: nothing to do.
+pub fn spawn_checkpointer(state: web::Data<AppState>) {
+    if state.db.backend() != crate::db::Backend::Sqlite {
+        return;
+    }
+    actix_web::rt::spawn(async move {
+        let mut interval = actix_web::rt::time::interval(CHECKPOINT_EVERY);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            interval.tick().await;
+            let db = state.db.clone();
+            match tokio::task::spawn_blocking(move || db.checkpoint()).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!(error = %e, "WAL checkpoint failed"),
+                Err(e) => tracing::warn!(error = %e, "WAL checkpoint task failed"),
+            }
+        }
+    });
+}

@@ -23,6 +23,16 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
     Ok(db)
 }
 
+/// As `open_database`, for `serve`: SQLite's WAL checkpoints are left to `jobs::spawn_checkpointer` from the
+/// first connection on.
+fn open_database_to_serve(settings: &Settings) -> anyhow::Result<Db> {
+    let db = Db::connect(&settings.database_url, settings.database_pool_size)
+        .context("opening the database")?;
+    db.checkpoint_in_background();
+    db.migrate().context("applying migrations")?;
+    Ok(db)
+}
+
 /// A server bound to its listener, ready to run. Tests bind `127.0.0.1:0` and read `port`.
 pub struct Application {
     pub port: u16,
@@ -57,7 +67,7 @@ impl Application {
         let settings = Arc::new(settings);
         let db = {
             let s = settings.clone();
-            tokio::task::spawn_blocking(move || open_database(&s)).await??
+            tokio::task::spawn_blocking(move || open_database_to_serve(&s)).await??
         };
         bootstrap_admin(&db, &settings.passwords, clock.now()).await?;
         // Refuses to start when stored keys cannot be opened with the configured master key.
@@ -78,6 +88,7 @@ impl Application {
             keys: Arc::new(keys),
         });
         crate::jobs::spawn(state.clone());
+        crate::jobs::spawn_checkpointer(state.clone());
         crate::backchannel::deliver::spawn(state.clone());
         // Install the metrics recorder before the first request so every request is counted.
         crate::metrics::handle();

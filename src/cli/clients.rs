@@ -48,6 +48,22 @@ pub enum ClientCommand {
         /// Every sign-in to this client is multi-factor (a second factor or a passkey).
         #[arg(long)]
         require_mfa: bool,
+        /// An origin (scheme://host[:port]) of a browser app that calls the token, userinfo and revocation
+        /// endpoints from JavaScript (repeatable).
+        #[arg(long = "web-origin")]
+        web_origins: Vec<String>,
+        /// Accept authorization requests only through a pushed request (`/par`, RFC 9126).
+        #[arg(long)]
+        require_par: bool,
+        /// Issue tokens only with a DPoP proof (RFC 9449).
+        #[arg(long)]
+        require_dpop: bool,
+        /// The algorithm of the client's ID tokens: RS256 (default), ES256 or EdDSA.
+        #[arg(long, value_name = "ALG")]
+        id_token_alg: Option<String>,
+        /// The algorithm of the client's access tokens: RS256 (default), ES256 or EdDSA.
+        #[arg(long, value_name = "ALG")]
+        access_token_alg: Option<String>,
     },
     /// Change a client's settings; what is not named stays as it is.
     Update {
@@ -90,6 +106,24 @@ pub enum ClientCommand {
         /// Whether every sign-in to this client must be multi-factor.
         #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
         require_mfa: Option<bool>,
+        /// Replaces the web origins of a browser app (repeatable).
+        #[arg(long = "web-origin", conflicts_with = "no_web_origins")]
+        web_origins: Vec<String>,
+        /// Removes every web origin: no more CORS answers for this client.
+        #[arg(long)]
+        no_web_origins: bool,
+        /// Whether authorization requests must come through `/par`.
+        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
+        require_par: Option<bool>,
+        /// Whether tokens need a DPoP proof.
+        #[arg(long, value_name = "true|false", action = clap::ArgAction::Set)]
+        require_dpop: Option<bool>,
+        /// The algorithm of the client's ID tokens: RS256, ES256 or EdDSA.
+        #[arg(long, value_name = "ALG")]
+        id_token_alg: Option<String>,
+        /// The algorithm of the client's access tokens: RS256, ES256 or EdDSA.
+        #[arg(long, value_name = "ALG")]
+        access_token_alg: Option<String>,
     },
     /// Manage a client's app roles.
     #[command(subcommand)]
@@ -160,6 +194,11 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
             allowed_groups,
             allowed_scopes,
             require_mfa,
+            web_origins,
+            require_par,
+            require_dpop,
+            id_token_alg,
+            access_token_alg,
         } => {
             let input = NewClientInput {
                 name: name.clone(),
@@ -176,6 +215,11 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
                 allowed_groups: allowed_groups.clone(),
                 allowed_scopes: allowed_scopes.clone(),
                 require_mfa: *require_mfa,
+                web_origins: web_origins.clone(),
+                require_par: *require_par,
+                require_dpop: *require_dpop,
+                id_token_alg: id_token_alg.clone(),
+                access_token_alg: access_token_alg.clone(),
             };
             let r = manage::add_with(&mut conn, &input, &options, &actor, now)?;
             print_registered(json, &r)
@@ -194,6 +238,12 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
             allowed_scopes,
             no_allowed_scopes,
             require_mfa,
+            web_origins,
+            no_web_origins,
+            require_par,
+            require_dpop,
+            id_token_alg,
+            access_token_alg,
         } => {
             let list = |v: &Vec<String>, none: bool| (none || !v.is_empty()).then(|| v.clone());
             let change = ClientUpdate {
@@ -211,6 +261,11 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
                 allowed_groups: list(allowed_groups, *no_allowed_groups),
                 allowed_scopes: list(allowed_scopes, *no_allowed_scopes),
                 require_mfa: *require_mfa,
+                web_origins: list(web_origins, *no_web_origins),
+                require_par: *require_par,
+                require_dpop: *require_dpop,
+                id_token_alg: id_token_alg.clone(),
+                access_token_alg: access_token_alg.clone(),
             };
             let c = manage::update(&mut conn, client_id, &change, &actor, now)?;
             let access = crate::manage::access::of_client(&mut conn, client_id)?;
@@ -221,7 +276,8 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
                 format!(
                     "updated client {}\n  name: {}\n  redirect URIs: {}\n  post-logout redirect URIs: {}\n  \
                      back-channel logout URI: {}{}\n  require PKCE: {}\n  require MFA: {}\n  allowed groups: {}\n  \
-                     allowed API scopes: {}",
+                     allowed API scopes: {}\n  web origins: {}\n  require PAR: {}\n  require DPoP: {}\n  \
+                     ID token algorithm: {}\n  access token algorithm: {}",
                     c.id,
                     c.name,
                     c.redirect_uris.join(" "),
@@ -239,7 +295,12 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
                     } else {
                         access.allowed_groups.join(" ")
                     },
-                    access.allowed_scopes.join(" ")
+                    access.allowed_scopes.join(" "),
+                    c.web_origins.join(" "),
+                    c.require_par,
+                    c.require_dpop,
+                    c.id_token_alg,
+                    c.access_token_alg
                 )
             })
         }

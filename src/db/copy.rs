@@ -111,6 +111,9 @@ macro_rules! tables {
         /// Every table `db copy` moves, in insertion order.
         pub const TABLES: &[&str] = &[$( stringify!($table) ),+];
 
+        /// Every table with the columns `db copy` moves (a test holds this to the migrations).
+        pub const COLUMNS: &[(&str, &[&str])] = &[$( (stringify!($table), &[$( stringify!($col) ),+]) ),+];
+
         fn count_nonempty(conn: &mut AnyConnection) -> Result<Option<&'static str>, CopyError> {
             $(
                 let n: i64 = crate::db::schema::$table::table.count().get_result(conn)?;
@@ -177,7 +180,8 @@ tables! {
         id: String, name: String, secret_hash: Option<String>, is_public: bool, first_party: bool,
         redirect_uris: String, post_logout_redirect_uris: String, grant_types: String, created_at: i64,
         updated_at: i64, backchannel_logout_uri: Option<String>, backchannel_logout_session_required: bool,
-        require_pkce: bool, require_mfa: bool,
+        require_pkce: bool, require_mfa: bool, web_origins: String, require_par: bool, require_dpop: bool,
+        id_token_alg: String, access_token_alg: String,
     }
     audit_log {
         id: String, at: i64, actor: Option<String>, action: String, target: Option<String>, ip: Option<String>,

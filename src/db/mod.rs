@@ -6,6 +6,9 @@ pub mod copy;
 pub mod models;
 pub mod schema;
 
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use diesel::connection::SimpleConnection;
@@ -147,6 +150,9 @@ fn private_sqlite_file(path: &std::path::Path) -> Result<(), StoreError> {
 pub struct Manager {
     backend: Backend,
     url: String,
+    /// Set by `serve` (`Db::checkpoint_in_background`): SQLite connections opened afterwards leave WAL
+    /// checkpoints to the background thread instead of running them inside the commit of a request.
+    background_checkpoints: Arc<AtomicBool>,
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -168,6 +174,10 @@ impl r2d2::ManageConnection for Manager {
                      PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
                 )
                 .map_err(E::QueryError)?;
+                if self.background_checkpoints.load(Ordering::Relaxed) {
+                    c.batch_execute("PRAGMA wal_autocheckpoint = 0;")
+                        .map_err(E::QueryError)?;
+                }
                 Ok(AnyConnection::Sqlite(c))
             }
         }
@@ -184,13 +194,68 @@ impl r2d2::ManageConnection for Manager {
 }
 
 pub type Pool = r2d2::Pool<Manager>;
-pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// The writers of one SQLite database take turns here, inside the process. SQLite's own busy handler makes a
+/// waiting writer sleep 1, 2, 5, 10 ms between polls, which under load was most of the token endpoint's tail;
+/// a mutex wakes the next writer as soon as the lock is free. One per `Db` (per database file in a process).
+type WriterGate = Arc<Mutex<()>>;
+
+thread_local! {
+    /// The gate of the database whose pooled connection this thread holds (see `PooledConn`): `write_tx` takes
+    /// `&mut AnyConnection`, so this is how it finds its gate without every caller passing it.
+    static AMBIENT_GATE: RefCell<Option<WriterGate>> = const { RefCell::new(None) };
+    /// Whether this thread is inside a gated write transaction (a nested `write_tx` must not wait on itself).
+    static IN_GATED_WRITE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A pooled connection. While it is held, its database's writer gate is this thread's ambient gate.
+pub struct PooledConn {
+    conn: r2d2::PooledConnection<Manager>,
+    gate: Option<WriterGate>,
+}
+
+impl PooledConn {
+    fn new(conn: r2d2::PooledConnection<Manager>, gate: Option<WriterGate>) -> PooledConn {
+        if let Some(g) = &gate {
+            AMBIENT_GATE.with_borrow_mut(|a| *a = Some(g.clone()));
+        }
+        PooledConn { conn, gate }
+    }
+}
+
+impl Drop for PooledConn {
+    fn drop(&mut self) {
+        if let Some(g) = &self.gate {
+            AMBIENT_GATE.with_borrow_mut(|a| {
+                if a.as_ref().is_some_and(|a| Arc::ptr_eq(a, g)) {
+                    *a = None;
+                }
+            });
+        }
+    }
+}
+
+impl std::ops::Deref for PooledConn {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PooledConn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        &mut self.conn
+    }
+}
 
 /// The handle every layer uses to reach the database.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool,
     backend: Backend,
+    /// SQLite only: one writer at a time in this process.
+    gate: Option<WriterGate>,
+    background_checkpoints: Arc<AtomicBool>,
 }
 
 impl Db {
@@ -200,16 +265,52 @@ impl Db {
         if backend == Backend::Sqlite {
             private_sqlite_file(std::path::Path::new(sqlite_path(url)))?;
         }
+        let background_checkpoints = Arc::new(AtomicBool::new(false));
         let manager = Manager {
             backend,
             url: url.to_string(),
+            background_checkpoints: background_checkpoints.clone(),
         };
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(3))
+            // A checkout ran `SELECT 1` first. An SQLite connection is a file handle that cannot break, so it
+            // skips that; a PostgreSQL connection can (a restarted server), and the check keeps a dead one from
+            // failing a request.
+            .test_on_check_out(backend == Backend::Postgres)
             .build_unchecked(manager);
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            backend,
+            gate: (backend == Backend::Sqlite).then(WriterGate::default),
+            background_checkpoints,
+        })
+    }
+
+    /// SQLite: connections opened from now on do not checkpoint the WAL when they commit; `checkpoint` is called
+    /// by a background thread instead (see `jobs::spawn_checkpointer`), so no request pays for the fsyncs.
+    pub fn checkpoint_in_background(&self) {
+        self.background_checkpoints.store(true, Ordering::Relaxed);
+    }
+
+    /// Copies the WAL's committed pages into the database file without waiting for readers or writers
+    /// (`PASSIVE`). Returns the WAL's size in pages and how many were checkpointed. PostgreSQL: nothing to do.
+    pub fn checkpoint(&self) -> Result<Option<(i64, i64)>, StoreError> {
+        #[derive(QueryableByName)]
+        struct Checkpoint {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            log: i64,
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            checkpointed: i64,
+        }
+        if self.backend != Backend::Sqlite {
+            return Ok(None);
+        }
+        let mut conn = self.conn()?;
+        let row: Checkpoint =
+            diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(&mut *conn)?;
+        Ok(Some((row.log, row.checkpointed)))
     }
 
     pub fn backend(&self) -> Backend {
@@ -218,7 +319,7 @@ impl Db {
 
     /// A connection for synchronous callers (CLI, jobs already on a blocking thread).
     pub fn conn(&self) -> Result<PooledConn, StoreError> {
-        Ok(self.pool.get()?)
+        Ok(PooledConn::new(self.pool.get()?, self.gate.clone()))
     }
 
     /// Runs `f` with a pooled connection on the blocking thread pool, never on an async worker.
@@ -228,9 +329,9 @@ impl Db {
         T: Send + 'static,
         E: From<StoreError> + Send + 'static,
     {
-        let pool = self.pool.clone();
+        let db = self.clone();
         match tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(StoreError::from)?;
+            let mut conn = db.conn()?;
             f(&mut conn)
         })
         .await
@@ -277,8 +378,9 @@ impl Db {
     }
 }
 
-/// Runs `f` in a write transaction: `BEGIN IMMEDIATE` on SQLite, so two writers queue on the busy timeout instead
-/// of failing when a read lock cannot be upgraded; an ordinary transaction on PostgreSQL.
+/// Runs `f` in a write transaction: on SQLite, after this process's writer gate (see `WriterGate`) and with
+/// `BEGIN IMMEDIATE`, so a writer never fails to upgrade a read lock (writers of other processes, such as the CLI,
+/// still queue on the busy timeout); an ordinary transaction on PostgreSQL.
 pub fn write_tx<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut AnyConnection) -> Result<T, E>,
@@ -287,6 +389,15 @@ where
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     match conn {
         AnyConnection::Sqlite(c) => {
+            let gate = if IN_GATED_WRITE.get() {
+                None
+            } else {
+                AMBIENT_GATE.with_borrow(Clone::clone)
+            };
+            let _turn = gate
+                .as_ref()
+                .map(|g| g.lock().unwrap_or_else(PoisonError::into_inner));
+            let _inside = gate.is_some().then(GatedWrite::enter);
             // Through diesel's transaction manager, so savepoints nest correctly inside `f`.
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?;
             let result = f(conn);
@@ -305,5 +416,21 @@ where
             }
         }
         AnyConnection::Postgres(_) => conn.transaction(f),
+    }
+}
+
+/// Marks this thread as inside a gated write until dropped (also when `f` panics).
+struct GatedWrite;
+
+impl GatedWrite {
+    fn enter() -> GatedWrite {
+        IN_GATED_WRITE.set(true);
+        GatedWrite
+    }
+}
+
+impl Drop for GatedWrite {
+    fn drop(&mut self) {
+        IN_GATED_WRITE.set(false);
     }
 }

@@ -33,6 +33,11 @@ diesel::table! {
         backchannel_logout_session_required -> Bool,
         require_pkce -> Bool,
         require_mfa -> Bool,
+        web_origins -> Text,
+        require_par -> Bool,
+        require_dpop -> Bool,
+        id_token_alg -> Text,
+        access_token_alg -> Text,
     }
 }
 

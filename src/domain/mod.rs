@@ -4,3 +4,4 @@ pub mod pkce;
 pub mod redirect_uri;
 pub mod scope;
 pub mod username;
+pub mod web_origin;

@@ -4,10 +4,14 @@ use crate::crypto::secrets;
 use crate::db::models::clients;
 use crate::db::{AnyConnection, StoreError, write_tx};
 use crate::domain::redirect_uri::RedirectUri;
+use crate::domain::web_origin::WebOrigin;
 
 use super::{Actor, ManageError, refused};
 
 pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+
+/// The signing algorithms a client may ask for its tokens, one per key family.
+pub const SIGNING_ALGS: &[&str] = &["RS256", "ES256", "EdDSA"];
 
 #[derive(Debug, Clone, Default)]
 pub struct NewClientInput {
@@ -39,6 +43,36 @@ pub fn parse_uris(uris: &[String]) -> Result<Vec<String>, ManageError> {
     Ok(out)
 }
 
+/// Validates a list of web origins, refusing duplicates; stored as browsers send them.
+pub fn parse_origins(origins: &[String]) -> Result<Vec<String>, ManageError> {
+    let mut out: Vec<String> = Vec::new();
+    for o in origins.iter().map(|o| o.trim()).filter(|o| !o.is_empty()) {
+        let parsed = WebOrigin::parse(o).map_err(ManageError::Invalid)?;
+        if !out.iter().any(|x| x == parsed.as_str()) {
+            out.push(parsed.into_string());
+        }
+    }
+    Ok(out)
+}
+
+/// A signing algorithm for a client's tokens; blank means RS256, which every relying party supports.
+pub fn parse_alg(alg: &str) -> Result<String, ManageError> {
+    let alg = alg.trim();
+    if alg.is_empty() {
+        return Ok("RS256".into());
+    }
+    SIGNING_ALGS
+        .iter()
+        .find(|a| a.eq_ignore_ascii_case(alg))
+        .map(|a| a.to_string())
+        .ok_or_else(|| {
+            ManageError::Invalid(format!(
+                "unknown signing algorithm {alg:?}: use {}",
+                SIGNING_ALGS.join(", ")
+            ))
+        })
+}
+
 /// Settings a client may have beyond the basics (`porta client add --backchannel-logout-uri ... --require-pkce`).
 #[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
@@ -53,6 +87,16 @@ pub struct ClientOptions {
     pub allowed_scopes: Vec<String>,
     /// Every sign-in to the client is multi-factor (issue 11).
     pub require_mfa: bool,
+    /// Origins of a browser app allowed to call the token, userinfo and revocation endpoints (CORS).
+    pub web_origins: Vec<String>,
+    /// Authorization requests only through `/par`.
+    pub require_par: bool,
+    /// Tokens only with a DPoP proof.
+    pub require_dpop: bool,
+    /// `None` means RS256.
+    pub id_token_alg: Option<String>,
+    /// `None` means RS256.
+    pub access_token_alg: Option<String>,
 }
 
 /// A change to a registered client: each `None` leaves that setting as it is.
@@ -72,6 +116,12 @@ pub struct ClientUpdate {
     /// Replaces the allowed API scopes.
     pub allowed_scopes: Option<Vec<String>>,
     pub require_mfa: Option<bool>,
+    /// Replaces the web origins.
+    pub web_origins: Option<Vec<String>>,
+    pub require_par: Option<bool>,
+    pub require_dpop: Option<bool>,
+    pub id_token_alg: Option<String>,
+    pub access_token_alg: Option<String>,
 }
 
 fn check_name(name: &str) -> Result<String, ManageError> {
@@ -144,6 +194,11 @@ fn check(
         backchannel_logout_session_required: options.backchannel_logout_session_required,
         require_pkce: options.require_pkce,
         require_mfa: options.require_mfa,
+        web_origins: parse_origins(&options.web_origins)?,
+        require_par: options.require_par,
+        require_dpop: options.require_dpop,
+        id_token_alg: parse_alg(options.id_token_alg.as_deref().unwrap_or_default())?,
+        access_token_alg: parse_alg(options.access_token_alg.as_deref().unwrap_or_default())?,
     })
 }
 
@@ -283,6 +338,17 @@ pub fn update(
         Some(None) => Some(None),
         None => None,
     };
+    let web_origins = change
+        .web_origins
+        .as_deref()
+        .map(parse_origins)
+        .transpose()?;
+    let id_token_alg = change.id_token_alg.as_deref().map(parse_alg).transpose()?;
+    let access_token_alg = change
+        .access_token_alg
+        .as_deref()
+        .map(parse_alg)
+        .transpose()?;
     write_tx(conn, |c| {
         let mut client = clients::by_id(c, client_id)?
             .ok_or_else(|| ManageError::Invalid(format!("no client with id {client_id:?}")))?;
@@ -325,6 +391,26 @@ pub fn update(
         if let Some(v) = change.require_mfa {
             set("require_mfa", v != client.require_mfa);
             client.require_mfa = v;
+        }
+        if let Some(v) = web_origins {
+            set("web_origins", v != client.web_origins);
+            client.web_origins = v;
+        }
+        if let Some(v) = change.require_par {
+            set("require_par", v != client.require_par);
+            client.require_par = v;
+        }
+        if let Some(v) = change.require_dpop {
+            set("require_dpop", v != client.require_dpop);
+            client.require_dpop = v;
+        }
+        if let Some(v) = id_token_alg {
+            set("id_token_alg", v != client.id_token_alg);
+            client.id_token_alg = v;
+        }
+        if let Some(v) = access_token_alg {
+            set("access_token_alg", v != client.access_token_alg);
+            client.access_token_alg = v;
         }
         if let Some(v) = &change.allowed_groups
             && super::access::set_allowed_groups(c, client_id, v)?

@@ -20,7 +20,7 @@ use actix_session::storage::{LoadError, SaveError, SessionKey, SessionStore, Upd
 use crate::clock::SharedClock;
 use crate::crypto::secrets;
 use crate::db::models::sessions::{self, NewSession, SessionChanges};
-use crate::db::{AnyConnection, Db, StoreError};
+use crate::db::{AnyConnection, Db, StoreError, write_tx};
 
 use super::keys;
 
@@ -159,13 +159,14 @@ impl SessionStore for DbSessionStore {
                     return Ok::<_, StoreError>(None);
                 };
                 let signed_in = row.user_id.is_some();
+                // Writes go through `write_tx`, so they take their turn at the writer gate like every other.
                 if lifetimes.ended(signed_in, row.created_at, row.last_seen_at, now) {
-                    sessions::delete(c, &id)?;
+                    write_tx(c, |c| sessions::delete(c, &id))?;
                     return Ok(None);
                 }
                 if now > row.last_seen_at {
                     let expires_at = lifetimes.expires_at(signed_in, row.created_at, now);
-                    sessions::touch(c, &id, now, expires_at)?;
+                    write_tx(c, |c| sessions::touch(c, &id, now, expires_at))?;
                 }
                 Ok(Some(row))
             })
@@ -189,7 +190,7 @@ impl SessionStore for DbSessionStore {
         let now = self.clock.now();
         let lifetimes = self.lifetimes;
         self.db
-            .run(move |c| insert_new(c, &json, &m, lifetimes, now))
+            .run(move |c| write_tx(c, |c| insert_new(c, &json, &m, lifetimes, now)))
             .await
             .map_err(|e| SaveError::Other(e.into()))
     }
@@ -213,31 +214,37 @@ impl SessionStore for DbSessionStore {
         let lifetimes = self.lifetimes;
         self.db
             .run(move |c| {
-                let Some(row) = sessions::find(c, &id)? else {
-                    let none = Mirrored {
-                        user_id: None,
-                        auth_time: None,
-                        ip: None,
-                        user_agent: None,
-                        sid: None,
+                write_tx(c, |c| {
+                    let Some(row) = sessions::find(c, &id)? else {
+                        let none = Mirrored {
+                            user_id: None,
+                            auth_time: None,
+                            ip: None,
+                            user_agent: None,
+                            sid: None,
+                        };
+                        return insert_new(c, &anonymous, &none, lifetimes, now);
                     };
-                    return insert_new(c, &anonymous, &none, lifetimes, now);
-                };
-                sessions::update(
-                    c,
-                    &id,
-                    &SessionChanges {
-                        user_id: m.user_id.as_deref(),
-                        state: &json,
-                        auth_time: m.auth_time,
-                        last_seen_at: now,
-                        expires_at: lifetimes.expires_at(m.user_id.is_some(), row.created_at, now),
-                        ip: m.ip.as_deref(),
-                        user_agent: m.user_agent.as_deref(),
-                        sid: m.sid.as_deref(),
-                    },
-                )?;
-                Ok(session_key)
+                    sessions::update(
+                        c,
+                        &id,
+                        &SessionChanges {
+                            user_id: m.user_id.as_deref(),
+                            state: &json,
+                            auth_time: m.auth_time,
+                            last_seen_at: now,
+                            expires_at: lifetimes.expires_at(
+                                m.user_id.is_some(),
+                                row.created_at,
+                                now,
+                            ),
+                            ip: m.ip.as_deref(),
+                            user_agent: m.user_agent.as_deref(),
+                            sid: m.sid.as_deref(),
+                        },
+                    )?;
+                    Ok(session_key)
+                })
             })
             .await
             .map_err(|e| UpdateError::Other(e.into()))
@@ -255,7 +262,7 @@ impl SessionStore for DbSessionStore {
     async fn delete(&self, session_key: &SessionKey) -> Result<(), anyhow::Error> {
         let id = secrets::hash_secret(session_key.as_ref());
         self.db
-            .run(move |c| sessions::delete(c, &id))
+            .run(move |c| write_tx(c, |c| sessions::delete(c, &id)))
             .await
             .map(|_| ())
             .map_err(anyhow::Error::from)

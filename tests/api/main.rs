@@ -17,6 +17,7 @@ mod bad_input;
 mod chromium;
 mod cli;
 mod cli_authz;
+mod cli_client_kinds;
 mod faults;
 mod hardening;
 mod key_families;

@@ -373,6 +373,34 @@ async fn db_copy_refuses_a_source_that_is_not_migrated_and_covers_every_table() 
         .collect();
     covered.sort();
     assert_eq!(tables, covered, "a new table must be added to db::copy");
+    // And every column of each: a column left out would be lost in the copy without a checksum noticing.
+    {
+        use diesel::prelude::*;
+        #[derive(QueryableByName)]
+        struct Column {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            name: String,
+        }
+        let mut c =
+            diesel::SqliteConnection::establish(porta::db::sqlite_path(&app.db.url)).unwrap();
+        for (table, listed) in porta::db::copy::COLUMNS {
+            let mut columns: Vec<String> = diesel::sql_query(format!(
+                "SELECT name FROM pragma_table_info('{table}') ORDER BY name"
+            ))
+            .load::<Column>(&mut c)
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+            columns.sort();
+            let mut listed: Vec<String> = listed.iter().map(|c| c.to_string()).collect();
+            listed.sort();
+            assert_eq!(
+                columns, listed,
+                "every column of {table} must be listed in db::copy"
+            );
+        }
+    }
 
     // A source without the latest migrations: refused before anything is written.
     let empty = app.db.dir.path().join("old.db");

@@ -21,6 +21,11 @@ pub struct ClientRow {
     pub backchannel_logout_session_required: bool,
     pub require_pkce: bool,
     pub require_mfa: bool,
+    pub web_origins: String,
+    pub require_par: bool,
+    pub require_dpop: bool,
+    pub id_token_alg: String,
+    pub access_token_alg: String,
 }
 
 /// A client with its lists decoded.
@@ -45,6 +50,16 @@ pub struct Client {
     pub require_pkce: bool,
     /// Every sign-in to this client is multi-factor (`urn:porta:acr:mfa` at least).
     pub require_mfa: bool,
+    /// Origins of a browser app that may call `/token`, `/userinfo` and `/revoke` from JavaScript (CORS).
+    pub web_origins: Vec<String>,
+    /// Authorization requests only through `/par` (RFC 9126).
+    pub require_par: bool,
+    /// Tokens only with a DPoP proof (RFC 9449).
+    pub require_dpop: bool,
+    /// The key family (`RS256`, `ES256`, `EdDSA`) that signs the client's ID tokens.
+    pub id_token_alg: String,
+    /// The key family that signs the client's access tokens.
+    pub access_token_alg: String,
 }
 
 impl Client {
@@ -77,6 +92,11 @@ impl From<ClientRow> for Client {
             backchannel_logout_session_required: r.backchannel_logout_session_required,
             require_pkce: r.require_pkce,
             require_mfa: r.require_mfa,
+            web_origins: decode_list(&r.web_origins),
+            require_par: r.require_par,
+            require_dpop: r.require_dpop,
+            id_token_alg: r.id_token_alg,
+            access_token_alg: r.access_token_alg,
         }
     }
 }
@@ -96,6 +116,11 @@ pub struct NewClient {
     pub backchannel_logout_session_required: bool,
     pub require_pkce: bool,
     pub require_mfa: bool,
+    pub web_origins: Vec<String>,
+    pub require_par: bool,
+    pub require_dpop: bool,
+    pub id_token_alg: String,
+    pub access_token_alg: String,
 }
 
 pub fn insert(conn: &mut AnyConnection, new: &NewClient, now: i64) -> Result<(), StoreError> {
@@ -114,6 +139,11 @@ pub fn insert(conn: &mut AnyConnection, new: &NewClient, now: i64) -> Result<(),
                 .eq(new.backchannel_logout_session_required),
             clients::require_pkce.eq(new.require_pkce),
             clients::require_mfa.eq(new.require_mfa),
+            clients::web_origins.eq(encode_list(&new.web_origins)),
+            clients::require_par.eq(new.require_par),
+            clients::require_dpop.eq(new.require_dpop),
+            clients::id_token_alg.eq(&new.id_token_alg),
+            clients::access_token_alg.eq(&new.access_token_alg),
             clients::created_at.eq(now),
             clients::updated_at.eq(now),
         ))
@@ -184,6 +214,11 @@ pub fn update(conn: &mut AnyConnection, c: &Client, now: i64) -> Result<(), Stor
             clients::backchannel_logout_session_required.eq(c.backchannel_logout_session_required),
             clients::require_pkce.eq(c.require_pkce),
             clients::require_mfa.eq(c.require_mfa),
+            clients::web_origins.eq(encode_list(&c.web_origins)),
+            clients::require_par.eq(c.require_par),
+            clients::require_dpop.eq(c.require_dpop),
+            clients::id_token_alg.eq(&c.id_token_alg),
+            clients::access_token_alg.eq(&c.access_token_alg),
             clients::updated_at.eq(now),
         ))
         .execute(conn)?;

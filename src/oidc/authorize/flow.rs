@@ -198,6 +198,11 @@ mod tests {
             backchannel_logout_session_required: false,
             require_pkce: false,
             require_mfa: false,
+            web_origins: vec![],
+            require_par: false,
+            require_dpop: false,
+            id_token_alg: "RS256".into(),
+            access_token_alg: "RS256".into(),
         }
     }
 

@@ -39,6 +39,7 @@ struct ClientsPage<'a> {
     admin: &'a Admin,
     notice: Option<String>,
     clients: Vec<Client>,
+    algs: &'static [&'static str],
 }
 
 #[derive(Template)]
@@ -53,6 +54,7 @@ struct ClientPage<'a> {
     /// Allowed groups and API scopes (issue 12).
     access: crate::manage::access::ClientAccess,
     roles: Vec<crate::db::models::client_roles::Role>,
+    algs: &'static [&'static str],
 }
 
 /// Back-channel logout messages shown on a client's page.
@@ -115,6 +117,7 @@ async fn clients_get(
                 admin: &admin,
                 notice: q.get("notice").cloned(),
                 clients,
+                algs: ops::SIGNING_ALGS,
             }))
         }
         .await,
@@ -154,6 +157,11 @@ async fn clients_post(
                 allowed_groups: words(form.get("allowed_groups")),
                 allowed_scopes: words(form.get("allowed_scopes")),
                 require_mfa: form.contains_key("require_mfa"),
+                web_origins: words(form.get("web_origins")),
+                require_par: form.contains_key("require_par"),
+                require_dpop: form.contains_key("require_dpop"),
+                id_token_alg: form.get("id_token_alg").cloned(),
+                access_token_alg: form.get("access_token_alg").cloned(),
             };
             let name = input.name.clone();
             let registered = manage(&state, &admin, move |c, actor, now| {
@@ -208,6 +216,7 @@ async fn client_get(
             Ok(page(&ClientPage {
                 access,
                 roles,
+                algs: ops::SIGNING_ALGS,
                 admin: &admin,
                 notice: q.get("notice").cloned(),
                 redirect_uris: client.redirect_uris.join("\n"),
@@ -247,6 +256,11 @@ async fn client_post(
                 ),
                 require_pkce: Some(form.contains_key("require_pkce")),
                 require_mfa: Some(form.contains_key("require_mfa")),
+                web_origins: Some(words(form.get("web_origins"))),
+                require_par: Some(form.contains_key("require_par")),
+                require_dpop: Some(form.contains_key("require_dpop")),
+                id_token_alg: form.get("id_token_alg").cloned(),
+                access_token_alg: form.get("access_token_alg").cloned(),
                 ..ClientUpdate::default()
             };
             manage(&state, &admin, move |c, actor, now| {
