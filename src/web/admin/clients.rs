@@ -162,6 +162,7 @@ async fn clients_post(
                 require_dpop: form.contains_key("require_dpop"),
                 id_token_alg: form.get("id_token_alg").cloned(),
                 access_token_alg: form.get("access_token_alg").cloned(),
+                enabled_algs: Some(state.keys.algorithms().to_vec()),
             };
             let name = input.name.clone();
             let registered = manage(&state, &admin, move |c, actor, now| {
@@ -261,6 +262,7 @@ async fn client_post(
                 require_dpop: Some(form.contains_key("require_dpop")),
                 id_token_alg: form.get("id_token_alg").cloned(),
                 access_token_alg: form.get("access_token_alg").cloned(),
+                enabled_algs: Some(state.keys.algorithms().to_vec()),
                 ..ClientUpdate::default()
             };
             manage(&state, &admin, move |c, actor, now| {
