@@ -277,6 +277,11 @@ mod tests {
         assert_eq!(ed.kid, thumbprint_okp(ed.x.as_ref().unwrap()));
         assert!(ed.y.is_none());
         assert_ne!(g.generate_for(Alg::EdDsa, 2048).unwrap().kid, ed.kid);
+        // Where the secret sits in the PKCS#8 DER (`04 20` then 32 bytes: the P-256 scalar at 36, the Ed25519
+        // seed at 16); tests/key_material.rs looks for leaks of exactly these bytes.
+        assert_eq!(ec.private_der[34..36], [0x04, 0x20]);
+        assert_eq!(ed.private_der[14..16], [0x04, 0x20]);
+        assert!(KeyGenerator::test_issued().iter().any(|k| k.kid == ed.kid));
         // RFC 8037 appendix A.3: the thumbprint of its example Ed25519 key.
         assert_eq!(
             thumbprint_okp("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"),
