@@ -97,7 +97,9 @@ fn keys(bits: usize) -> (Keys, Vec<(Alg, Vec<u8>)>) {
 }
 
 /// One raw aws-lc-rs signature over `message` with a key parsed once: the floor under `keyset_sign`.
-fn raw_signer(alg: Alg, der: &[u8]) -> Box<dyn Fn(&[u8]) -> Vec<u8>> {
+type RawSign = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
+fn raw_signer(alg: Alg, der: &[u8]) -> RawSign {
     use aws_lc_rs::signature as sig;
     let rng = aws_lc_rs::rand::SystemRandom::new();
     match alg {
@@ -111,8 +113,8 @@ fn raw_signer(alg: Alg, der: &[u8]) -> Box<dyn Fn(&[u8]) -> Vec<u8>> {
             })
         }
         Alg::Es256 => {
-            let pair =
-                sig::EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, der).expect("parse");
+            let pair = sig::EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                .expect("parse");
             Box::new(move |m| pair.sign(&rng, m).expect("sign").as_ref().to_vec())
         }
         Alg::EdDsa => {
@@ -137,7 +139,12 @@ fn signing(c: &mut Criterion) {
             b.iter(|| keys.current().sign_as(alg, "JWT", &claims).expect("sign"))
         });
         let token = keys.current().sign_as(alg, "JWT", &claims).expect("sign");
-        let message = token.rsplit_once('.').expect("three parts").0.as_bytes().to_vec();
+        let message = token
+            .rsplit_once('.')
+            .expect("three parts")
+            .0
+            .as_bytes()
+            .to_vec();
         let raw = raw_signer(alg, &der);
         group.bench_function("aws_lc_raw_sign", |b| b.iter(|| raw(&message)));
         let encoding_key = match alg {

@@ -15,8 +15,8 @@ use crate::config::BackchannelSettings;
 use crate::db::models::logout_outbox::{self, OutboxRow, Outcome};
 use crate::db::models::{audit, clients};
 use crate::db::{StoreError, write_tx};
-use crate::state::AppState;
 use crate::keys::Alg;
+use crate::state::AppState;
 use crate::tokens::logout_token::{self, LogoutTokenClaims};
 use crate::tokens::mint::client_alg;
 

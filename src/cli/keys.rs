@@ -254,7 +254,15 @@ fn render(list: &[KeyListing]) -> String {
     let t = |s: Option<i64>| s.map(format_time).unwrap_or_else(|| "-".into());
     let mut out = format!(
         "{:<43} {:<5} {:<8} {:<5} {:<20} {:<20} {:<20} {:<20} {:<20}",
-        "KID", "ALG", "STATE", "BITS", "CREATED", "PUBLISHED", "ACTIVATES", "SUPERSEDED", "REMOVAL DUE"
+        "KID",
+        "ALG",
+        "STATE",
+        "BITS",
+        "CREATED",
+        "PUBLISHED",
+        "ACTIVATES",
+        "SUPERSEDED",
+        "REMOVAL DUE"
     );
     for k in list {
         out.push_str(&format!(

@@ -86,8 +86,9 @@ pub fn thumbprint_okp(x: &str) -> String {
 /// Generates a P-256 key; the public key is the uncompressed point `0x04 || X || Y` (SEC 1 section 2.3.3).
 pub fn generate_ec() -> Result<GeneratedKey, KeyError> {
     let fail = |_| KeyError::Generate("P-256 key generation failed".into());
-    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
-        .map_err(fail)?;
+    let pkcs8 =
+        EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+            .map_err(fail)?;
     let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref())
         .map_err(|e| KeyError::Generate(e.to_string()))?;
     let (x, y) = ec_coordinates(pair.public_key().as_ref())
@@ -190,7 +191,10 @@ impl KeyGenerator {
             Alg::EdDsa => generate_ed()?,
         };
         if let KeyGenerator::TestPool(_) = self {
-            test_issued().lock().unwrap_or_else(|p| p.into_inner()).push(key.clone());
+            test_issued()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(key.clone());
         }
         Ok(key)
     }
@@ -198,7 +202,10 @@ impl KeyGenerator {
     /// Every EC and Ed25519 key a test generator has handed out in this process (RSA test keys can be had again
     /// from the pool): tests that look for leaked private key material need them.
     pub fn test_issued() -> Vec<GeneratedKey> {
-        test_issued().lock().unwrap_or_else(|p| p.into_inner()).clone()
+        test_issued()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// An RSA key of `bits` bits. Blocking: call it from the blocking pool.
@@ -273,7 +280,13 @@ mod tests {
         assert_eq!(ec.kid, thumbprint_ec(&x, &y));
         assert!(ec.n.is_empty());
         let ed = g.generate_for(Alg::EdDsa, 2048).unwrap();
-        assert_eq!(URL_SAFE_NO_PAD.decode(ed.x.as_ref().unwrap()).unwrap().len(), 32);
+        assert_eq!(
+            URL_SAFE_NO_PAD
+                .decode(ed.x.as_ref().unwrap())
+                .unwrap()
+                .len(),
+            32
+        );
         assert_eq!(ed.kid, thumbprint_okp(ed.x.as_ref().unwrap()));
         assert!(ed.y.is_none());
         assert_ne!(g.generate_for(Alg::EdDsa, 2048).unwrap().kid, ed.kid);

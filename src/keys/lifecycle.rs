@@ -203,7 +203,12 @@ pub(crate) mod tests {
     }
 
     /// `key` of another family.
-    pub(crate) fn key_of(alg: Alg, kid: &str, activates: i64, superseded: Option<i64>) -> SigningKey {
+    pub(crate) fn key_of(
+        alg: Alg,
+        kid: &str,
+        activates: i64,
+        superseded: Option<i64>,
+    ) -> SigningKey {
         SigningKey {
             alg: alg.as_str().into(),
             bits: 256,
@@ -266,11 +271,19 @@ pub(crate) mod tests {
         assert_eq!(keys_needed(&[], Alg::Rs256, 0), 2);
         assert_eq!(keys_needed(&[key("a", 0, None)], Alg::Rs256, 5), 1);
         assert_eq!(
-            keys_needed(&[key("a", 0, Some(100)), key("b", 100, None)], Alg::Rs256, 5),
+            keys_needed(
+                &[key("a", 0, Some(100)), key("b", 100, None)],
+                Alg::Rs256,
+                5
+            ),
             0
         );
         assert_eq!(
-            keys_needed(&[key("a", 0, Some(100)), key("b", 100, None)], Alg::Rs256, 100),
+            keys_needed(
+                &[key("a", 0, Some(100)), key("b", 100, None)],
+                Alg::Rs256,
+                100
+            ),
             1
         );
         let mut retired = key("a", 0, Some(10));

@@ -100,7 +100,9 @@ impl KeySigner {
             }
         };
         if actual != public {
-            return Err(invalid(&"the private key does not match the stored public key"));
+            return Err(invalid(
+                &"the private key does not match the stored public key",
+            ));
         }
         Ok(KeySigner {
             kid: kid.to_string(),

@@ -84,10 +84,12 @@ impl Discovery {
             response_modes_supported: crate::oidc::authorize::RESPONSE_MODES.to_vec(),
             grant_types_supported: crate::oidc::token::GRANT_TYPES.to_vec(),
             subject_types_supported: vec!["public"],
-            id_token_signing_alg_values_supported: crate::keys::normalized(&settings.keys.algorithms)
-                .into_iter()
-                .map(crate::keys::Alg::as_str)
-                .collect(),
+            id_token_signing_alg_values_supported: crate::keys::normalized(
+                &settings.keys.algorithms,
+            )
+            .into_iter()
+            .map(crate::keys::Alg::as_str)
+            .collect(),
             token_endpoint_auth_methods_supported: crate::oidc::client_auth::AUTH_METHODS.to_vec(),
             claims_supported: crate::tokens::claims::CLAIMS_SUPPORTED.to_vec(),
             code_challenge_methods_supported: vec!["S256"],

@@ -90,7 +90,11 @@ impl TokenAlgs {
 /// The family of a client's stored algorithm setting; RS256, with a warning, for a value Porta does not know.
 pub fn client_alg(client_id: &str, value: &str) -> Alg {
     Alg::parse(value).unwrap_or_else(|| {
-        tracing::warn!(client_id, alg = value, "unknown signing algorithm for a client: using RS256");
+        tracing::warn!(
+            client_id,
+            alg = value,
+            "unknown signing algorithm for a client: using RS256"
+        );
         Alg::Rs256
     })
 }

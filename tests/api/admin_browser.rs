@@ -42,13 +42,15 @@ async fn wait_for_path(c: &Client, path: &str) {
 }
 
 async fn kid_in_state(c: &Client, state: &str) -> String {
-    c.find(Locator::Css(&format!("tr[data-alg='RS256'][data-state='{state}']")))
-        .await
-        .unwrap_or_else(|_| panic!("a key row in state {state}"))
-        .attr("data-kid")
-        .await
-        .unwrap()
-        .unwrap()
+    c.find(Locator::Css(&format!(
+        "tr[data-alg='RS256'][data-state='{state}']"
+    )))
+    .await
+    .unwrap_or_else(|_| panic!("a key row in state {state}"))
+    .attr("data-kid")
+    .await
+    .unwrap()
+    .unwrap()
 }
 
 async fn timeline_states(c: &Client) -> Vec<String> {
@@ -131,7 +133,10 @@ async fn admin_signs_in_rotates_the_key_and_sees_it_published() {
         .attr("data-kid")
         .await
         .unwrap();
-    assert_eq!(es256_after, es256_active, "rotating RS256 leaves ES256 alone");
+    assert_eq!(
+        es256_after, es256_active,
+        "rotating RS256 leaves ES256 alone"
+    );
     let timeline_after = timeline_states(&c).await;
     assert_ne!(timeline_after, timeline_before, "the timeline changed");
     assert!(

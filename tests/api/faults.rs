@@ -45,7 +45,11 @@ async fn sigkill_during_rotations_leaves_valid_keys() {
     let keys = dep.cli(&["keys", "list"]);
     let keys = keys.as_array().unwrap();
     for alg in ["RS256", "ES256", "EdDSA"] {
-        let state = |s: &str| keys.iter().filter(|k| k["state"] == s && k["alg"] == alg).count();
+        let state = |s: &str| {
+            keys.iter()
+                .filter(|k| k["state"] == s && k["alg"] == alg)
+                .count()
+        };
         assert_eq!(state("active"), 1, "{alg}: {keys:#?}");
         assert_eq!(state("next"), 1, "{alg}: {keys:#?}");
     }

@@ -58,19 +58,30 @@ async fn pin_checked(
 
 /// `pin_checked` with every family enabled, as the tests' settings have it.
 async fn pin(f: &Fixture, client: &Registered, id_token: Alg, access_token: Alg) {
-    pin_checked(f, client, id_token, access_token, Some(Alg::ALL.to_vec())).await.expect("client updated");
+    pin_checked(f, client, id_token, access_token, Some(Alg::ALL.to_vec()))
+        .await
+        .expect("client updated");
 }
 
 /// Verifies a JWT with nothing but the JWKS, using the algorithm its JWK names; returns its header and claims.
-fn verify_from_jwks(jwks: &jsonwebtoken::jwk::JwkSet, token: &str, aud: &str, iss: &str) -> (Header, Value) {
+fn verify_from_jwks(
+    jwks: &jsonwebtoken::jwk::JwkSet,
+    token: &str,
+    aud: &str,
+    iss: &str,
+) -> (Header, Value) {
     let header = jsonwebtoken::decode_header(token).expect("header");
-    let jwk = jwks.find(header.kid.as_deref().expect("kid")).expect("kid in JWKS");
-    let alg = Algorithm::try_from(jwk.common.key_algorithm.expect("the JWK names its alg")).unwrap();
+    let jwk = jwks
+        .find(header.kid.as_deref().expect("kid"))
+        .expect("kid in JWKS");
+    let alg =
+        Algorithm::try_from(jwk.common.key_algorithm.expect("the JWK names its alg")).unwrap();
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).expect("decoding key");
     let mut v = jsonwebtoken::Validation::new(alg);
     v.set_audience(&[aud]);
     v.set_issuer(&[iss]);
-    let data = jsonwebtoken::decode::<Value>(token, &key, &v).expect("token verifies from the JWKS");
+    let data =
+        jsonwebtoken::decode::<Value>(token, &key, &v).expect("token verifies from the JWKS");
     (data.header, data.claims)
 }
 
@@ -98,7 +109,12 @@ fn forge(header: Value, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> Stri
 /// Porta's published keys with an algorithm of another family, or a non-signature.
 fn forgeries(jwks: &Value, claims: &Value, typ: &str) -> Vec<(String, String)> {
     let keys = jwks["keys"].as_array().unwrap();
-    let kid_of = |alg: &str| keys.iter().find(|k| k["alg"] == alg).unwrap()["kid"].as_str().unwrap().to_string();
+    let kid_of = |alg: &str| {
+        keys.iter().find(|k| k["alg"] == alg).unwrap()["kid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
     let (rsa_kid, ec_kid, ed_kid) = (kid_of("RS256"), kid_of("ES256"), kid_of("EdDSA"));
     // The attacker's own keys of every family.
     let g = KeyGenerator::test_pool();
@@ -106,26 +122,79 @@ fn forgeries(jwks: &Value, claims: &Value, typ: &str) -> Vec<(String, String)> {
     let own_ec = EncodingKey::from_ec_der(&g.generate_for(Alg::Es256, 0).unwrap().private_der);
     let own_ed = EncodingKey::from_ed_der(&g.generate_for(Alg::EdDsa, 0).unwrap().private_der);
     let jws = |alg: Algorithm, kid: &str, key: &EncodingKey| {
-        let header = Header { kid: Some(kid.into()), typ: Some(typ.into()), ..Header::new(alg) };
+        let header = Header {
+            kid: Some(kid.into()),
+            typ: Some(typ.into()),
+            ..Header::new(alg)
+        };
         jsonwebtoken::encode(&header, claims, key).unwrap()
     };
     let public = |kid: &str, member: &str| {
-        keys.iter().find(|k| k["kid"] == kid).unwrap()[member].as_str().unwrap().to_string()
+        keys.iter().find(|k| k["kid"] == kid).unwrap()[member]
+            .as_str()
+            .unwrap()
+            .to_string()
     };
     let mut out = vec![
-        ("RS256 header, EC kid".to_string(), jws(Algorithm::RS256, &ec_kid, &own_rsa)),
-        ("RS256 header, Ed25519 kid".into(), jws(Algorithm::RS256, &ed_kid, &own_rsa)),
-        ("ES256 header, RSA kid".into(), jws(Algorithm::ES256, &rsa_kid, &own_ec)),
-        ("ES256 header, Ed25519 kid".into(), jws(Algorithm::ES256, &ed_kid, &own_ec)),
-        ("EdDSA header, EC kid".into(), jws(Algorithm::EdDSA, &ec_kid, &own_ed)),
-        ("EdDSA header, RSA kid".into(), jws(Algorithm::EdDSA, &rsa_kid, &own_ed)),
+        (
+            "RS256 header, EC kid".to_string(),
+            jws(Algorithm::RS256, &ec_kid, &own_rsa),
+        ),
+        (
+            "RS256 header, Ed25519 kid".into(),
+            jws(Algorithm::RS256, &ed_kid, &own_rsa),
+        ),
+        (
+            "ES256 header, RSA kid".into(),
+            jws(Algorithm::ES256, &rsa_kid, &own_ec),
+        ),
+        (
+            "ES256 header, Ed25519 kid".into(),
+            jws(Algorithm::ES256, &ed_kid, &own_ec),
+        ),
+        (
+            "EdDSA header, EC kid".into(),
+            jws(Algorithm::EdDSA, &ec_kid, &own_ed),
+        ),
+        (
+            "EdDSA header, RSA kid".into(),
+            jws(Algorithm::EdDSA, &rsa_kid, &own_ed),
+        ),
         // HMAC keyed with what the JWKS publishes.
-        ("HS256 keyed with EC x".into(), jws(Algorithm::HS256, &ec_kid, &EncodingKey::from_secret(public(&ec_kid, "x").as_bytes()))),
-        ("HS256 keyed with Ed25519 x".into(), jws(Algorithm::HS256, &ed_kid, &EncodingKey::from_secret(public(&ed_kid, "x").as_bytes()))),
-        ("HS256 keyed with RSA n".into(), jws(Algorithm::HS256, &rsa_kid, &EncodingKey::from_secret(public(&rsa_kid, "n").as_bytes()))),
+        (
+            "HS256 keyed with EC x".into(),
+            jws(
+                Algorithm::HS256,
+                &ec_kid,
+                &EncodingKey::from_secret(public(&ec_kid, "x").as_bytes()),
+            ),
+        ),
+        (
+            "HS256 keyed with Ed25519 x".into(),
+            jws(
+                Algorithm::HS256,
+                &ed_kid,
+                &EncodingKey::from_secret(public(&ed_kid, "x").as_bytes()),
+            ),
+        ),
+        (
+            "HS256 keyed with RSA n".into(),
+            jws(
+                Algorithm::HS256,
+                &rsa_kid,
+                &EncodingKey::from_secret(public(&rsa_kid, "n").as_bytes()),
+            ),
+        ),
     ];
     for kid in [&rsa_kid, &ec_kid, &ed_kid] {
-        out.push((format!("alg none, kid {kid}"), forge(json!({"alg": "none", "kid": kid, "typ": typ}), claims, |_| Vec::new())));
+        out.push((
+            format!("alg none, kid {kid}"),
+            forge(
+                json!({"alg": "none", "kid": kid, "typ": typ}),
+                claims,
+                |_| Vec::new(),
+            ),
+        ));
     }
     out
 }

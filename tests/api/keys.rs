@@ -72,7 +72,11 @@ fn assert_one_signer_per_family(keys: &[SigningKey], from: i64, horizon: i64) {
     let families = lifecycle::families(keys);
     assert!(!families.is_empty(), "no keys at all");
     for alg in families {
-        let family: Vec<SigningKey> = keys.iter().filter(|k| k.alg == alg.as_str()).cloned().collect();
+        let family: Vec<SigningKey> = keys
+            .iter()
+            .filter(|k| k.alg == alg.as_str())
+            .cloned()
+            .collect();
         assert_one_signer_from(&family, from, horizon);
     }
 }
@@ -173,8 +177,14 @@ async fn simulate(b: Backend) -> Trace {
     let clock = TestClock::at_system_time();
     let inst = instance(&tdb, &clock, KeyGenerator::test_pool()).await;
     let timing = inst.keys.timing();
-    assert_eq!(inst.keys.algorithms(), Alg::ALL, "the tests run with every family");
-    let first_kids = Alg::ALL.map(|a| inst.keys.current().active_kid_of(a).to_string()).to_vec();
+    assert_eq!(
+        inst.keys.algorithms(),
+        Alg::ALL,
+        "the tests run with every family"
+    );
+    let first_kids = Alg::ALL
+        .map(|a| inst.keys.current().active_kid_of(a).to_string())
+        .to_vec();
     let mut rows_now = Arc::new(stored(&inst.db));
     let mut trace = Trace {
         observations: Vec::new(),
@@ -208,7 +218,13 @@ async fn simulate(b: Backend) -> Trace {
     let end = clock.now() + 200 * DAY;
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
     // Emergency revocations still to do: (family, the active key?, from step).
-    let mut revocations = vec![(Alg::Rs256, true, 23), (Alg::Rs256, false, 31), (Alg::Es256, true, 27), (Alg::EdDsa, false, 35), (Alg::EdDsa, true, 50)];
+    let mut revocations = vec![
+        (Alg::Rs256, true, 23),
+        (Alg::Rs256, false, 31),
+        (Alg::Es256, true, 27),
+        (Alg::EdDsa, false, 35),
+        (Alg::EdDsa, true, 50),
+    ];
     let mut step = 0;
     while clock.now() < end {
         step += 1;
@@ -230,12 +246,20 @@ async fn simulate(b: Backend) -> Trace {
         for (alg, every) in [(Alg::Rs256, 17), (Alg::Es256, 13), (Alg::EdDsa, 19)] {
             if step % every == 0 {
                 let others = Alg::ALL.map(|a| inst.keys.current().active_kid_of(a).to_string());
-                match inst.keys.rotate_now(&inst.db, alg, Some("test".into())).await {
+                match inst
+                    .keys
+                    .rotate_now(&inst.db, alg, Some("test".into()))
+                    .await
+                {
                     Ok(c) => {
                         assert!(c.promoted.is_some() && c.created.len() == 1, "{c:?}");
                         for (a, before) in Alg::ALL.iter().zip(&others) {
                             if *a != alg {
-                                assert_eq!(inst.keys.current().active_kid_of(*a), before, "rotating {alg} moved {a}");
+                                assert_eq!(
+                                    inst.keys.current().active_kid_of(*a),
+                                    before,
+                                    "rotating {alg} moved {a}"
+                                );
                             }
                         }
                     }
@@ -249,24 +273,41 @@ async fn simulate(b: Backend) -> Trace {
         if let Some(i) = revocations.iter().position(|(alg, active, from)| {
             step >= *from
                 && (!active
-                    || lifecycle::next_at(&current, *alg, now).is_some_and(|n| n.published_at + timing.prepublication <= now))
+                    || lifecycle::next_at(&current, *alg, now)
+                        .is_some_and(|n| n.published_at + timing.prepublication <= now))
         }) {
             let (alg, active, _) = revocations.remove(i);
             let others = Alg::ALL.map(|a| inst.keys.current().active_kid_of(a).to_string());
             let kid = if active {
-                lifecycle::active_at(&current, alg, now).unwrap().kid.clone()
+                lifecycle::active_at(&current, alg, now)
+                    .unwrap()
+                    .kid
+                    .clone()
             } else {
                 lifecycle::next_at(&current, alg, now).unwrap().kid.clone()
             };
             let c = inst
                 .keys
-                .revoke(&inst.db, kid.clone(), "test: leaked".into(), Some("test".into()))
+                .revoke(
+                    &inst.db,
+                    kid.clone(),
+                    "test: leaked".into(),
+                    Some("test".into()),
+                )
                 .await
                 .unwrap();
             assert_eq!(c.revoked.as_deref(), Some(kid.as_str()));
-            assert_eq!(c.created.len(), 1, "a new next key replaces the one consumed: {c:?}");
+            assert_eq!(
+                c.created.len(),
+                1,
+                "a new next key replaces the one consumed: {c:?}"
+            );
             let created = row(&stored(&inst.db), &c.created[0]).clone();
-            assert_eq!(created.alg, alg.as_str(), "the replacement is of the revoked key's family");
+            assert_eq!(
+                created.alg,
+                alg.as_str(),
+                "the replacement is of the revoked key's family"
+            );
             if active {
                 assert!(c.promoted.is_some() && !c.early_activation, "{c:?}");
                 assert_ne!(inst.keys.current().active_kid_of(alg), kid);
@@ -274,19 +315,32 @@ async fn simulate(b: Backend) -> Trace {
             // Revoking in one family leaves the others alone.
             for (a, before) in Alg::ALL.iter().zip(&others) {
                 if *a != alg {
-                    assert_eq!(inst.keys.current().active_kid_of(*a), before, "revoking in {alg} moved {a}");
+                    assert_eq!(
+                        inst.keys.current().active_kid_of(*a),
+                        before,
+                        "revoking in {alg} moved {a}"
+                    );
                 }
             }
         }
         rows_now = Arc::new(stored(&inst.db));
         observe(&mut trace, &rows_now);
     }
-    assert!(revocations.is_empty(), "every revocation happened: {revocations:?}");
+    assert!(
+        revocations.is_empty(),
+        "every revocation happened: {revocations:?}"
+    );
     let all = stored(&inst.db);
     for alg in Alg::ALL {
         let n = all.iter().filter(|k| k.alg == alg.as_str()).count();
-        assert!(n >= 8, "the simulation rotated {alg} several times: {all:#?}");
-        assert!(all.iter().any(|k| k.alg == alg.as_str() && k.revoked_at.is_some()));
+        assert!(
+            n >= 8,
+            "the simulation rotated {alg} several times: {all:#?}"
+        );
+        assert!(
+            all.iter()
+                .any(|k| k.alg == alg.as_str() && k.revoked_at.is_some())
+        );
     }
     assert!(all.iter().any(|k| k.revoked_at.is_some()));
     trace.final_rows = all;

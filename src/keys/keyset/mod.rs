@@ -202,7 +202,11 @@ impl KeySet {
 
     /// The family `sign_as(alg, ..)` really signs with: `alg` when it has an active key, RS256 otherwise.
     pub fn effective_alg(&self, alg: Alg) -> Alg {
-        if self.signer(alg).is_some() { alg } else { Alg::Rs256 }
+        if self.signer(alg).is_some() {
+            alg
+        } else {
+            Alg::Rs256
+        }
     }
 
     /// Compact JWS signed by the RS256 active key; see `sign_as`.
@@ -283,7 +287,8 @@ impl KeySet {
 
     /// Whether every enabled family (RS256 at least) has a key to sign with (`/readyz` answers 503 otherwise).
     pub fn can_sign(&self) -> bool {
-        self.signer(Alg::Rs256).is_some() && self.algorithms.iter().all(|&a| self.signer(a).is_some())
+        self.signer(Alg::Rs256).is_some()
+            && self.algorithms.iter().all(|&a| self.signer(a).is_some())
     }
 
     /// The enabled families, RS256 first (discovery lists them).

@@ -186,8 +186,7 @@ fn jwks_holds_public_members_only_with_a_stable_strong_etag() {
     // Newest first.
     assert_eq!(keys[0]["kid"], rows[1].kid.as_str());
     for k in keys {
-        let mut members: Vec<&str> =
-            k.as_object().unwrap().keys().map(String::as_str).collect();
+        let mut members: Vec<&str> = k.as_object().unwrap().keys().map(String::as_str).collect();
         members.sort();
         assert_eq!(k["use"], "sig");
         let row = rows.iter().find(|r| k["kid"] == r.kid.as_str()).unwrap();
@@ -237,7 +236,9 @@ fn a_signer_refuses_a_private_key_of_another_row() {
     assert!(KeySigner::from_der(&d.kid, Alg::EdDsa, &d.private_der, d.x.as_ref().unwrap()).is_ok());
     // A key of one family never parses as another's.
     assert!(KeySigner::from_der(&d.kid, Alg::Es256, &d.private_der, &xy(&e1)).is_err());
-    assert!(KeySigner::from_der(&e1.kid, Alg::EdDsa, &e1.private_der, d.x.as_ref().unwrap()).is_err());
+    assert!(
+        KeySigner::from_der(&e1.kid, Alg::EdDsa, &e1.private_der, d.x.as_ref().unwrap()).is_err()
+    );
 }
 
 #[test]
@@ -248,19 +249,29 @@ fn each_family_signs_with_its_active_key_and_jsonwebtoken_verifies_from_the_jwks
         sub: "u1".into(),
         exp: 4_000_000_000,
     };
-    for (alg, row) in [(Alg::Rs256, &rows[0]), (Alg::Es256, &rows[2]), (Alg::EdDsa, &rows[3])] {
+    for (alg, row) in [
+        (Alg::Rs256, &rows[0]),
+        (Alg::Es256, &rows[2]),
+        (Alg::EdDsa, &rows[3]),
+    ] {
         assert_eq!(set.active_kid_of(alg), row.kid);
         let token = set.sign_as(alg, "JWT", &claims).unwrap();
         let header = jsonwebtoken::decode_header(&token).unwrap();
-        assert_eq!((header.alg, header.kid.as_deref()), (alg.jwt(), Some(row.kid.as_str())));
-        assert_eq!(set.verify::<Claims>(&token, &validation()).unwrap().claims, claims);
+        assert_eq!(
+            (header.alg, header.kid.as_deref()),
+            (alg.jwt(), Some(row.kid.as_str()))
+        );
+        assert_eq!(
+            set.verify::<Claims>(&token, &validation()).unwrap().claims,
+            claims
+        );
         // A relying party holding only the JWKS.
         let jwk = jwks.find(&row.kid).unwrap();
         let mut v = Validation::new(alg.jwt());
         v.validate_exp = false;
         v.required_spec_claims.clear();
-        let data =
-            jsonwebtoken::decode::<Claims>(&token, &DecodingKey::from_jwk(jwk).unwrap(), &v).unwrap();
+        let data = jsonwebtoken::decode::<Claims>(&token, &DecodingKey::from_jwk(jwk).unwrap(), &v)
+            .unwrap();
         assert_eq!(data.claims, claims);
     }
     assert!(set.can_sign());
@@ -278,8 +289,20 @@ fn a_family_without_a_signer_falls_back_to_rs256() {
     let set = KeySet::build(&rows, 10, &T, &signers, &[Alg::Rs256]).unwrap();
     assert!(set.can_sign());
     let token = set.sign_as(Alg::Es256, "JWT", &1).unwrap();
-    assert_eq!(jsonwebtoken::decode_header(&token).unwrap().alg, Algorithm::RS256);
-    let es = full.sign_as(Alg::Es256, "JWT", &Claims { sub: "u".into(), exp: 1 }).unwrap();
+    assert_eq!(
+        jsonwebtoken::decode_header(&token).unwrap().alg,
+        Algorithm::RS256
+    );
+    let es = full
+        .sign_as(
+            Alg::Es256,
+            "JWT",
+            &Claims {
+                sub: "u".into(),
+                exp: 1,
+            },
+        )
+        .unwrap();
     assert!(set.verify::<Claims>(&es, &validation()).is_ok());
     // An enabled family without a signer leaves the set not ready.
     let set = KeySet::build(&rows, 10, &T, &signers, &Alg::ALL).unwrap();
@@ -313,13 +336,28 @@ fn the_key_family_pins_the_algorithm() {
         forge(Algorithm::EdDSA, &rows[0].kid, &ed_key),
         forge(Algorithm::EdDSA, &rows[2].kid, &ed_key),
         // HS256 keyed with each family's public key bytes.
-        forge(Algorithm::HS256, &rows[2].kid, &EncodingKey::from_secret(rows[2].public_x.as_deref().unwrap().as_bytes())),
-        forge(Algorithm::HS256, &rows[3].kid, &EncodingKey::from_secret(rows[3].public_x.as_deref().unwrap().as_bytes())),
-        forge(Algorithm::HS256, &rows[0].kid, &EncodingKey::from_secret(rows[0].public_n.as_bytes())),
+        forge(
+            Algorithm::HS256,
+            &rows[2].kid,
+            &EncodingKey::from_secret(rows[2].public_x.as_deref().unwrap().as_bytes()),
+        ),
+        forge(
+            Algorithm::HS256,
+            &rows[3].kid,
+            &EncodingKey::from_secret(rows[3].public_x.as_deref().unwrap().as_bytes()),
+        ),
+        forge(
+            Algorithm::HS256,
+            &rows[0].kid,
+            &EncodingKey::from_secret(rows[0].public_n.as_bytes()),
+        ),
     ];
     for token in &forged {
         assert!(
-            matches!(set.verify::<Claims>(token, &validation()), Err(KeyError::UnsupportedAlgorithm)),
+            matches!(
+                set.verify::<Claims>(token, &validation()),
+                Err(KeyError::UnsupportedAlgorithm)
+            ),
             "{:?}",
             jsonwebtoken::decode_header(token).unwrap()
         );
@@ -330,7 +368,8 @@ fn the_key_family_pins_the_algorithm() {
         (Algorithm::ES256, &rows[2].kid, &ec_key),
         (Algorithm::EdDSA, &rows[3].kid, &ed_key),
     ] {
-        set.verify::<Claims>(&forge(alg, kid, key), &validation()).unwrap();
+        set.verify::<Claims>(&forge(alg, kid, key), &validation())
+            .unwrap();
     }
     // alg none with an EC kid; a caller's validation listing other algorithms changes nothing.
     let b64 = |v: &serde_json::Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
@@ -341,7 +380,12 @@ fn the_key_family_pins_the_algorithm() {
     );
     assert!(set.verify::<Claims>(&none, &validation()).is_err());
     let mut lax = validation();
-    lax.algorithms = vec![Algorithm::RS256, Algorithm::ES256, Algorithm::EdDSA, Algorithm::HS256];
+    lax.algorithms = vec![
+        Algorithm::RS256,
+        Algorithm::ES256,
+        Algorithm::EdDSA,
+        Algorithm::HS256,
+    ];
     assert!(set.verify::<Claims>(&forged[0], &lax).is_err());
     assert!(set.verify::<Claims>(&forged[6], &lax).is_err());
 }

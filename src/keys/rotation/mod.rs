@@ -297,10 +297,12 @@ fn with_candidates(
             }
         }
         match tx(conn, &mut candidates) {
-            Err(KeyError::NeedKeys(alg, more)) => match needed.iter_mut().find(|(a, _)| *a == alg) {
-                Some((_, n)) => *n += more,
-                None => needed.push((alg, more)),
-            },
+            Err(KeyError::NeedKeys(alg, more)) => {
+                match needed.iter_mut().find(|(a, _)| *a == alg) {
+                    Some((_, n)) => *n += more,
+                    None => needed.push((alg, more)),
+                }
+            }
             other => return other,
         }
     }

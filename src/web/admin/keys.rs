@@ -94,8 +94,11 @@ async fn keys_get(
                 .into_iter()
                 .filter(|a| enabled.contains(a) || stored.iter().any(|k| k.alg == a.as_str()))
                 .map(|a| {
-                    let family: Vec<_> =
-                        views.iter().filter(|v| v.key.alg == a.as_str()).cloned().collect();
+                    let family: Vec<_> = views
+                        .iter()
+                        .filter(|v| v.key.alg == a.as_str())
+                        .cloned()
+                        .collect();
                     let timeline = super::timeline::build(&family, now, &timing);
                     (a.as_str().to_string(), enabled.contains(&a), timeline)
                 })
@@ -122,9 +125,9 @@ async fn keys_get(
 fn family_of(req: &HttpRequest) -> Result<Alg, Denied> {
     match req.match_info().get("alg") {
         None => Ok(Alg::Rs256),
-        Some(a) => Alg::parse(a).ok_or_else(|| {
-            Denied::Page(PageError::bad_request("Unknown key family."))
-        }),
+        Some(a) => {
+            Alg::parse(a).ok_or_else(|| Denied::Page(PageError::bad_request("Unknown key family.")))
+        }
     }
 }
 
