@@ -410,4 +410,33 @@ both_backends! {
         assert_eq!(jsonwebtoken::decode_header(body["access_token"].as_str().unwrap()).unwrap().alg, Algorithm::RS256);
         assert_eq!(f.userinfo(body["access_token"].as_str().unwrap()).await.0, StatusCode::OK);
     }
+
+    // Logout tokens are signed like the client's ID tokens: a client pinned to EdDSA receives an EdDSA logout
+    // token, which its back-channel endpoint verifies from the JWKS; a client left at RS256 gets RS256.
+    async fn logout_tokens_follow_the_id_token_alg(b: Backend) {
+        use crate::backchannel_support::{Receiver, end_session, pass, register_rp, signed_in, spawn_quiet};
+        let app = spawn_quiet(b, |_| {}).await;
+        for alg in [Alg::EdDsa, Alg::Rs256] {
+            let rp = Receiver::start(&app).await;
+            let client_id = register_rp(&app, "Notes", Some(&rp.uri)).await;
+            let (cid, now) = (client_id.clone(), app.clock.now());
+            app.state
+                .db
+                .run(move |c| {
+                    let change = ClientUpdate { id_token_alg: Some(alg.as_str().into()), ..ClientUpdate::default() };
+                    manage_clients::update(c, &cid, &change, &Actor::cli(), now)
+                })
+                .await
+                .map_err(|e| e.to_string())
+                .unwrap();
+            let (browser, code) = signed_in(&app, &client_id).await;
+            end_session(&app, &browser, &code).await;
+            assert_eq!(pass(&app).await.delivered, 1);
+            rp.seen(|s| {
+                assert!(s.rejected.is_empty(), "{:?}", s.rejected);
+                assert_eq!(s.accepted.len(), 1);
+                assert_eq!(s.algs, [alg.as_str()]);
+            });
+        }
+    }
 }
