@@ -439,4 +439,28 @@ both_backends! {
             });
         }
     }
+
+    // `porta client add|update --id-token-alg/--access-token-alg` refuse a family left out of keys.algorithms with
+    // one clear line, and write nothing; a config without RS256 is refused at load.
+    async fn cli_refuses_algorithms_that_are_not_enabled(b: Backend) {
+        use crate::cli::{assert_one_line_error, porta, stdout_json};
+        let db = crate::helpers::TestDb::new(b);
+        let rsa_es = |args: &[&str]| porta(&db).env("PORTA_KEYS__ALGORITHMS", "[RS256,ES256]").args(args).output().unwrap();
+        let out = rsa_es(&["client", "add", "--name", "A", "--redirect-uri", "https://a.example.com/cb", "--id-token-alg", "EdDSA"]);
+        assert_one_line_error(&out, "id_token_alg EdDSA is not enabled: add it to keys.algorithms (enabled: RS256, ES256)");
+        let out = rsa_es(&["client", "add", "--name", "A", "--redirect-uri", "https://a.example.com/cb",
+            "--id-token-alg", "ES256", "--access-token-alg", "EdDSA", "--json"]);
+        assert_one_line_error(&out, "access_token_alg EdDSA is not enabled");
+        let out = rsa_es(&["client", "add", "--name", "A", "--redirect-uri", "https://a.example.com/cb", "--id-token-alg", "ES256", "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let id = stdout_json(&out)["client_id"].as_str().unwrap().to_string();
+        let out = rsa_es(&["client", "update", &id, "--access-token-alg", "EdDSA"]);
+        assert_one_line_error(&out, "access_token_alg EdDSA is not enabled");
+        let list = stdout_json(&rsa_es(&["client", "list", "--json"]));
+        let c = list.as_array().unwrap().iter().find(|c| c["client_id"] == id.as_str()).unwrap().clone();
+        assert_eq!((c["id_token_alg"].as_str(), c["access_token_alg"].as_str()), (Some("ES256"), Some("RS256")));
+        assert_eq!(list.as_array().unwrap().len(), 1, "the refused registrations wrote nothing");
+        let out = porta(&db).env("PORTA_KEYS__ALGORITHMS", "[ES256,EdDSA]").args(["client", "list"]).output().unwrap();
+        assert_one_line_error(&out, "keys.algorithms: must include \"RS256\"");
+    }
 }
