@@ -463,4 +463,31 @@ both_backends! {
         let out = porta(&db).env("PORTA_KEYS__ALGORITHMS", "[ES256,EdDSA]").args(["client", "list"]).output().unwrap();
         assert_one_line_error(&out, "keys.algorithms: must include \"RS256\"");
     }
+
+    // The console: one timeline per family, a rotate button per family, and rotating ES256 there moves only ES256.
+    async fn console_rotates_one_family(b: Backend) {
+        use crate::sso::{get, hidden, location, post, sign_in_admin};
+        let app = crate::helpers::spawn_app(b).await;
+        let admin = app.new_browser();
+        sign_in_admin(&app, &admin).await;
+        let page = get(&admin, &app.url("/admin/keys")).await.text().await.unwrap();
+        for alg in Alg::ALL {
+            assert!(page.contains(&format!("id=\"timeline-{alg}\"")), "{alg}");
+            assert!(page.contains(&format!("href=\"/admin/keys/rotate/{alg}\"")), "{alg}");
+            assert!(page.contains(&format!("data-alg=\"{alg}\" data-state=\"active\"")), "{alg}");
+        }
+        // The next keys have been published long enough an hour later.
+        app.clock.advance(3600);
+        let before = Alg::ALL.map(|a| app.state.keys.current().active_kid_of(a).to_string());
+        let confirm = get(&admin, &app.url("/admin/keys/rotate/ES256")).await.text().await.unwrap();
+        assert!(confirm.contains("Rotate the ES256 signing key now?"), "{confirm}");
+        let token = hidden(&confirm, "csrf_token").unwrap();
+        let res = post(&admin, &app.url("/admin/keys/rotate/ES256"), &[("csrf_token", token.as_str())]).await;
+        assert!(location(&res).starts_with("/admin/keys?notice=Rotated"), "{}", location(&res));
+        let after = Alg::ALL.map(|a| app.state.keys.current().active_kid_of(a).to_string());
+        assert_eq!((&after[0], &after[2]), (&before[0], &before[2]), "RS256 and EdDSA untouched");
+        assert_ne!(after[1], before[1], "ES256 rotated");
+        let res = post(&admin, &app.url("/admin/keys/rotate/HS256"), &[("csrf_token", token.as_str())]).await;
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
 }
