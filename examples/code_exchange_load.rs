@@ -6,7 +6,8 @@
 //! - `--mode session`: each worker signs in once, then loops `GET /authorize` (the SSO session answers with a
 //!   code at once) -> `POST /token`.
 //!
-//! Prints exchanges per second and the latency of one whole exchange (p50, p99). Arguments (or `LOAD_*`
+//! Prints exchanges per second, the latency of one whole exchange (p50, p99), and that of its `/authorize` step
+//! alone (for `--mode session`, the one `GET /authorize` answered with a code). Arguments (or `LOAD_*`
 //! environment variables): `--issuer`, `--client-id`, `--client-secret`, `--redirect-uri`, `--username`,
 //! `--password`, `--seconds` (10), `--concurrency` (8), `--mode`.
 
@@ -145,14 +146,17 @@ async fn get_code(
     Err("too many redirects".into())
 }
 
+/// One exchange; returns how long getting the code took.
 async fn exchange(
     c: &Config,
     browser: &reqwest::Client,
     http: &reqwest::Client,
-) -> Result<(), String> {
+) -> Result<Duration, String> {
     let verifier = random();
     let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+    let started = Instant::now();
     let code = get_code(c, browser, &challenge).await?;
+    let authorize = started.elapsed();
     let res = http
         .post(format!("{}/token", c.issuer))
         .basic_auth(&c.client_id, Some(&c.client_secret))
@@ -172,13 +176,17 @@ async fn exchange(
     if body.get("id_token").is_none() {
         return Err("no id_token".into());
     }
-    Ok(())
+    Ok(authorize)
 }
 
-async fn worker(c: Config, until: Instant) -> (Vec<Duration>, usize) {
+/// A worker's exchange times, its `/authorize` times, and its errors.
+type Results = (Vec<Duration>, Vec<Duration>, usize);
+
+async fn worker(c: Config, until: Instant) -> Results {
     let http = reqwest::Client::new();
     let mut browser = self::browser();
     let mut times = Vec::new();
+    let mut authorize_times = Vec::new();
     let mut errors = 0;
     while Instant::now() < until {
         if !c.session_mode {
@@ -186,7 +194,10 @@ async fn worker(c: Config, until: Instant) -> (Vec<Duration>, usize) {
         }
         let started = Instant::now();
         match exchange(&c, &browser, &http).await {
-            Ok(()) => times.push(started.elapsed()),
+            Ok(authorize) => {
+                times.push(started.elapsed());
+                authorize_times.push(authorize);
+            }
             Err(e) => {
                 errors += 1;
                 if errors <= 3 {
@@ -195,7 +206,7 @@ async fn worker(c: Config, until: Instant) -> (Vec<Duration>, usize) {
             }
         }
     }
-    (times, errors)
+    (times, authorize_times, errors)
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -223,23 +234,28 @@ async fn main() {
         })
         .await;
     let elapsed = started.elapsed().as_secs_f64();
-    let errors: usize = results.iter().map(|(_, e)| e).sum();
-    let mut times: Vec<Duration> = results.into_iter().flat_map(|(t, _)| t).collect();
+    let errors: usize = results.iter().map(|(_, _, e)| e).sum();
+    let mut times: Vec<Duration> = results.iter().flat_map(|(t, _, _)| t.clone()).collect();
+    let mut authorize: Vec<Duration> = results.into_iter().flat_map(|(_, a, _)| a).collect();
     times.sort();
-    let pct = |p: f64| {
+    authorize.sort();
+    let pct = |times: &[Duration], p: f64| {
         times
             .get(((times.len() as f64 * p) as usize).min(times.len().saturating_sub(1)))
             .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
     };
     println!(
-        "mode={} concurrency={} seconds={:.1} exchanges={} errors={} rate={:.1}/s p50={:.1}ms p99={:.1}ms",
+        "mode={} concurrency={} seconds={:.1} exchanges={} errors={} rate={:.1}/s p50={:.2}ms p99={:.2}ms \
+         authorize_p50={:.2}ms authorize_p99={:.2}ms",
         if c.session_mode { "session" } else { "login" },
         c.concurrency,
         elapsed,
         times.len(),
         errors,
         times.len() as f64 / elapsed,
-        pct(0.50),
-        pct(0.99),
+        pct(&times, 0.50),
+        pct(&times, 0.99),
+        pct(&authorize, 0.50),
+        pct(&authorize, 0.99),
     );
 }

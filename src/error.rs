@@ -78,6 +78,26 @@ impl OAuthError {
         }
     }
 
+    /// RFC 8628 3.5: the person has not decided yet; poll again after the interval.
+    pub fn authorization_pending(d: impl Into<String>) -> Self {
+        Self::new("authorization_pending", StatusCode::BAD_REQUEST, d)
+    }
+
+    /// RFC 8628 3.5: polled before the interval was over; the interval grows by 5 seconds.
+    pub fn slow_down(d: impl Into<String>) -> Self {
+        Self::new("slow_down", StatusCode::BAD_REQUEST, d)
+    }
+
+    /// RFC 8628 3.5: the device code expired before it was approved and exchanged.
+    pub fn expired_token(d: impl Into<String>) -> Self {
+        Self::new("expired_token", StatusCode::BAD_REQUEST, d)
+    }
+
+    /// RFC 8628 3.5: the person denied the request.
+    pub fn access_denied(d: impl Into<String>) -> Self {
+        Self::new("access_denied", StatusCode::BAD_REQUEST, d)
+    }
+
     pub fn server_error() -> Self {
         Self::new(
             "server_error",

@@ -24,7 +24,7 @@ pub async fn run_once(state: &AppState) {
 }
 
 /// Deletes ended sessions, authorization codes that can no longer be replayed usefully, sign-in failures older
-/// than the throttling window, and the clients of sessions that have certainly ended.
+/// than the throttling window, the clients of sessions that have certainly ended, and expired device codes.
 pub async fn purge_browser_state(
     state: &AppState,
     now: i64,
@@ -48,7 +48,8 @@ pub async fn purge_browser_state(
                         keep_with_family,
                     )?
                     + crate::web::login::throttle::purge(c, &login, now)?
-                    + crate::db::models::session_clients::purge_before(c, clients_before)?)
+                    + crate::db::models::session_clients::purge_before(c, clients_before)?
+                    + crate::db::models::device_codes::purge_expired(c, now)?)
             })
         })
         .await

@@ -81,6 +81,10 @@ impl Application {
             .context("serializing the discovery document")?,
         );
 
+        // Registered web origins for CORS preflights, reloaded as often as the key set.
+        let web_origins = web::Data::new(crate::oidc::cors::WebOrigins::new(
+            settings.keys.key_refresh_interval,
+        ));
         let state = web::Data::new(AppState {
             settings: settings.clone(),
             db,
@@ -99,6 +103,7 @@ impl Application {
         let verifier = web::Data::new(crate::crypto::verifier::Verifier::new(
             settings.login.max_concurrent_hashes,
         ));
+        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let server = HttpServer::new(move || {
             App::new()
                 // Inner to the logger, so a session store failure is logged with its request.
@@ -120,6 +125,7 @@ impl Application {
                 ))
                 .app_data(data.clone())
                 .app_data(discovery.clone())
+                .app_data(web_origins.clone())
                 .app_data(verifier.clone())
                 .app_data(web::FormConfig::default().limit(64 * 1024))
                 .app_data(web::JsonConfig::default().limit(64 * 1024))
@@ -128,6 +134,8 @@ impl Application {
                 .configure(crate::web::routes)
                 .configure(crate::web::admin::routes)
         })
+        .workers(workers)
+        .worker_max_blocking_threads(settings.blocking_threads.div_ceil(workers))
         .listen(listener)?
         .run();
         Ok(Application {

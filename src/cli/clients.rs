@@ -24,7 +24,8 @@ pub enum ClientCommand {
         /// A public client (no secret; PKCE required).
         #[arg(long)]
         public: bool,
-        /// authorization_code, refresh_token or client_credentials (repeatable).
+        /// authorization_code, refresh_token, client_credentials or urn:ietf:params:oauth:grant-type:device_code
+        /// (short: device_code) (repeatable).
         #[arg(long = "grant-type")]
         grant_types: Vec<String>,
         /// Skip the consent page for this client.

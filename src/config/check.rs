@@ -29,6 +29,9 @@ impl Settings {
         if self.database_pool_size == 0 {
             return Err(ConfigError("database_pool_size: must be at least 1".into()));
         }
+        if self.blocking_threads == 0 {
+            return Err(ConfigError("blocking_threads: must be at least 1".into()));
+        }
         if !matches!(self.keys.rsa_bits, 2048 | 3072 | 4096) {
             return Err(ConfigError(
                 "keys.rsa_bits: must be 2048, 3072 or 4096".into(),
@@ -63,6 +66,11 @@ impl Settings {
             ("tokens.id_token_ttl", self.tokens.id_token_ttl),
             ("tokens.access_token_ttl", self.tokens.access_token_ttl),
             ("tokens.code_ttl", self.tokens.code_ttl),
+            ("tokens.device_code_ttl", self.tokens.device_code_ttl),
+            (
+                "tokens.device_poll_interval",
+                self.tokens.device_poll_interval,
+            ),
             ("sessions.idle_timeout", self.sessions.idle_timeout),
             ("keys.key_refresh_interval", k.key_refresh_interval),
         ] {
@@ -81,6 +89,11 @@ impl Settings {
         if self.tokens.refresh_token_max_life < self.tokens.refresh_token_ttl {
             return Err(ConfigError(
                 "tokens.refresh_token_max_life: must be at least tokens.refresh_token_ttl".into(),
+            ));
+        }
+        if self.tokens.dpop_max_age.is_zero() {
+            return Err(ConfigError(
+                "tokens.dpop_max_age: must be longer than zero".into(),
             ));
         }
         if self.passwords.min_length == 0 || self.passwords.min_length > 128 {

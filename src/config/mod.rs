@@ -25,6 +25,12 @@ pub struct Settings {
     pub database_url: String,
     /// Connections in the pool.
     pub database_pool_size: u32,
+    /// Threads for blocking work (database, signing, argon2), shared out among the HTTP workers. Bounded so a
+    /// burst of connections cannot grow hundreds of threads, each with its own stack and allocator arena (the
+    /// default was 512 per process). Each worker gets its share, and the browsers a worker serves can only use
+    /// its share: 8 in all halved the code flow's throughput on two cores, 16 and more did not
+    /// (`benches/code-flow.sh` with `PORTA_BLOCKING_THREADS`).
+    pub blocking_threads: usize,
     /// The master key file of the embedded deployment (created at first start).
     pub master_key_file: PathBuf,
     /// The master key itself (base64, 32 bytes), for several instances; wins over the file.
@@ -45,6 +51,7 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     pub backchannel: BackchannelSettings,
     pub mfa: MfaSettings,
+    pub oauth: OAuthSettings,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -94,6 +101,27 @@ pub struct TokenSettings {
     /// once) instead of counting as a leaked copy. Zero: never.
     #[serde(with = "humantime_serde")]
     pub refresh_reuse_grace: Duration,
+    /// How long a device authorization request (RFC 8628) waits for the person to approve it.
+    #[serde(with = "humantime_serde")]
+    pub device_code_ttl: Duration,
+    /// The polling interval a device is told to keep (RFC 8628 3.2 `interval`); `slow_down` adds 5 s.
+    #[serde(with = "humantime_serde")]
+    pub device_poll_interval: Duration,
+    /// How old a DPoP proof (RFC 9449) may be, by its `iat`; a proof is accepted once within this window.
+    #[serde(with = "humantime_serde")]
+    pub dpop_max_age: Duration,
+    /// Demand a server nonce in DPoP proofs (RFC 9449 8): derived from the master key and the time window, so every
+    /// instance issues and accepts the same ones.
+    pub dpop_nonce: bool,
+}
+
+/// OAuth protocol options (`[oauth]`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthSettings {
+    /// Every client must push its authorization requests (RFC 9126 `/par`); clients can also be told one by one
+    /// (`porta client add --require-par`).
+    pub require_par: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -191,6 +219,7 @@ impl Default for Settings {
             listen: "127.0.0.1:8080".into(),
             database_url: "sqlite://data/porta.db".into(),
             database_pool_size: 8,
+            blocking_threads: 32,
             master_key_file: PathBuf::from("keys/master.key"),
             master_key: None,
             master_key_previous: None,
@@ -204,6 +233,7 @@ impl Default for Settings {
             metrics: MetricsSettings::default(),
             backchannel: BackchannelSettings::default(),
             mfa: MfaSettings::default(),
+            oauth: OAuthSettings::default(),
         }
     }
 }
@@ -234,6 +264,10 @@ impl Default for TokenSettings {
             code_ttl: Duration::from_secs(60),
             refresh_token_max_life: Duration::from_secs(90 * DAY),
             refresh_reuse_grace: Duration::ZERO,
+            device_code_ttl: Duration::from_secs(10 * MINUTE),
+            device_poll_interval: Duration::from_secs(5),
+            dpop_max_age: Duration::from_secs(5 * MINUTE),
+            dpop_nonce: false,
         }
     }
 }
@@ -254,7 +288,7 @@ impl Default for LoginSettings {
             lockout: Duration::from_secs(30),
             max_lockout: Duration::from_secs(15 * MINUTE),
             failure_window: Duration::from_secs(15 * MINUTE),
-            max_concurrent_hashes: 4,
+            max_concurrent_hashes: default_concurrent_hashes(),
         }
     }
 }
@@ -285,4 +319,9 @@ impl Settings {
     pub fn issuer_is_https(&self) -> bool {
         self.issuer.starts_with("https://")
     }
+}
+
+/// argon2 is CPU-bound: more checks at once than cores only adds 19 MiB each and makes every one slower.
+fn default_concurrent_hashes() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4))
 }

@@ -200,13 +200,14 @@ tables! {
         code_hash: String, client_id: String, user_id: String, sid: String, redirect_uri: String, scope: String,
         nonce: Option<String>, code_challenge: Option<String>, auth_time: i64, amr: String, created_at: i64,
         expires_at: i64, used_at: Option<i64>, access_jti: Option<String>, family_id: Option<String>,
+        dpop_jkt: Option<String>,
     }
     consents { user_id: String, client_id: String, scope: String, granted_at: i64 }
     refresh_tokens {
         token_hash: String, family_id: String, client_id: String, user_id: String, sid: Option<String>,
         scope: String, auth_time: i64, created_at: i64, expires_at: i64, rotated_at: Option<i64>,
         revoked_at: Option<i64>, amr: String, access_jti: Option<String>, access_expires_at: Option<i64>,
-        offline: bool, family_expires_at: i64,
+        offline: bool, family_expires_at: i64, dpop_jkt: Option<String>,
     }
     revoked_jtis { jti: String, expires_at: i64 }
     login_failures { id: String, subject: String, at: i64 }
@@ -229,6 +230,13 @@ tables! {
         last_used_at: Option<i64>,
     }
     recovery_codes { code_hash: String, user_id: String, created_at: i64, used_at: Option<i64> }
+    device_codes {
+        device_code_hash: String, user_code_hash: String, client_id: String, scope: String, status: String,
+        user_id: Option<String>, sid: Option<String>, amr: Option<String>, auth_time: Option<i64>, created_at: i64,
+        expires_at: i64, poll_interval: i64, last_polled_at: Option<i64>, decided_at: Option<i64>,
+    }
+    pushed_requests { uri_hash: String, client_id: String, params: String, created_at: i64, expires_at: i64 }
+    dpop_jtis { jti_hash: String, expires_at: i64 }
 }
 
 /// Copies every table of `src` into `dst`, which must be migrated and empty. `src` is read in one snapshot and

@@ -105,6 +105,7 @@ diesel::table! {
         used_at -> Nullable<BigInt>,
         access_jti -> Nullable<Text>,
         family_id -> Nullable<Text>,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
@@ -135,6 +136,7 @@ diesel::table! {
         access_expires_at -> Nullable<BigInt>,
         offline -> Bool,
         family_expires_at -> BigInt,
+        dpop_jkt -> Nullable<Text>,
     }
 }
 
@@ -260,6 +262,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    device_codes (device_code_hash) {
+        device_code_hash -> Text,
+        user_code_hash -> Text,
+        client_id -> Text,
+        scope -> Text,
+        status -> Text,
+        user_id -> Nullable<Text>,
+        sid -> Nullable<Text>,
+        amr -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        poll_interval -> BigInt,
+        last_polled_at -> Nullable<BigInt>,
+        decided_at -> Nullable<BigInt>,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(group_members -> groups (group_id));
 diesel::joinable!(group_members -> users (user_id));
@@ -267,12 +288,31 @@ diesel::joinable!(client_allowed_groups -> groups (group_id));
 diesel::joinable!(client_roles -> groups (group_id));
 diesel::joinable!(api_scopes -> apis (api_id));
 diesel::joinable!(client_allowed_scopes -> api_scopes (scope));
+diesel::table! {
+    pushed_requests (uri_hash) {
+        uri_hash -> Text,
+        client_id -> Text,
+        params -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    dpop_jtis (jti_hash) {
+        jti_hash -> Text,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::joinable!(pushed_requests -> clients (client_id));
 diesel::joinable!(mfa_factors -> users (user_id));
 diesel::joinable!(recovery_codes -> users (user_id));
 diesel::joinable!(session_clients -> clients (client_id));
 diesel::joinable!(logout_outbox -> clients (client_id));
 diesel::joinable!(auth_codes -> clients (client_id));
 diesel::joinable!(refresh_tokens -> clients (client_id));
+diesel::joinable!(device_codes -> clients (client_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     users,
@@ -296,4 +336,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     client_allowed_scopes,
     mfa_factors,
     recovery_codes,
+    device_codes,
+    pushed_requests,
+    dpop_jtis,
 );

@@ -3,5 +3,6 @@
 pub mod pkce;
 pub mod redirect_uri;
 pub mod scope;
+pub mod user_code;
 pub mod username;
 pub mod web_origin;

@@ -9,7 +9,17 @@ use crate::domain::web_origin::WebOrigin;
 use super::{Actor, ManageError, refused};
 use crate::keys::Alg;
 
-pub const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+/// The grant types a client can be registered for (`--grant-type`); `device_code` is accepted as a short name of
+/// the device grant's `urn:ietf:params:oauth:grant-type:device_code`.
+pub const GRANT_TYPES: &[&str] = crate::oidc::token::GRANT_TYPES;
+
+/// The registered name of a grant type as typed (the device grant's short name expanded).
+fn grant_name(g: &str) -> &str {
+    match g {
+        "device_code" => crate::oidc::token::DEVICE_CODE_GRANT,
+        other => other,
+    }
+}
 
 /// The signing algorithms a client may ask for its tokens, one per key family.
 pub const SIGNING_ALGS: &[&str] = &["RS256", "ES256", "EdDSA"];
@@ -32,11 +42,17 @@ pub struct Registered {
     pub client_secret: Option<String>,
 }
 
-/// Validates a list of URIs, refusing duplicates.
-pub fn parse_uris(uris: &[String]) -> Result<Vec<String>, ManageError> {
+/// Validates a list of URIs, refusing duplicates. Private-use schemes (`com.example.app:/callback`, RFC 8252 7.1)
+/// only for public clients: a confidential client runs on a server, where such a URI means nothing.
+pub fn parse_uris(uris: &[String], is_public: bool) -> Result<Vec<String>, ManageError> {
     let mut out: Vec<String> = Vec::new();
     for u in uris.iter().map(|u| u.trim()).filter(|u| !u.is_empty()) {
-        let parsed = RedirectUri::parse(u).map_err(ManageError::Invalid)?;
+        let parsed = if is_public {
+            RedirectUri::parse_any(u)
+        } else {
+            RedirectUri::parse(u)
+        }
+        .map_err(ManageError::Invalid)?;
         if !out.iter().any(|o| o == parsed.as_str()) {
             out.push(parsed.into_string());
         }
@@ -181,6 +197,7 @@ fn check(
     let name = check_name(&input.name)?;
     let mut grants: Vec<String> = Vec::new();
     for g in &input.grant_types {
+        let g = &grant_name(g.trim()).to_string();
         if !GRANT_TYPES.contains(&g.as_str()) {
             return Err(ManageError::Invalid(format!(
                 "unknown grant type {g:?}: use {}",
@@ -199,7 +216,7 @@ fn check(
             "a public client cannot use client_credentials".into(),
         ));
     }
-    let redirect_uris = parse_uris(&input.redirect_uris)?;
+    let redirect_uris = parse_uris(&input.redirect_uris, input.is_public)?;
     if grants.iter().any(|g| g == "authorization_code") && redirect_uris.is_empty() {
         return Err(ManageError::Invalid(
             "an authorization_code client needs at least one --redirect-uri".into(),
@@ -212,7 +229,7 @@ fn check(
         is_public: input.is_public,
         first_party: input.first_party,
         redirect_uris,
-        post_logout_redirect_uris: parse_uris(&input.post_logout_redirect_uris)?,
+        post_logout_redirect_uris: parse_uris(&input.post_logout_redirect_uris, input.is_public)?,
         grant_types: grants,
         backchannel_logout_uri: match &options.backchannel_logout_uri {
             Some(u) => parse_backchannel_uri(u)?,
@@ -354,16 +371,6 @@ pub fn update(
     now: i64,
 ) -> Result<clients::Client, ManageError> {
     let name = change.name.as_deref().map(check_name).transpose()?;
-    let redirect = change
-        .redirect_uris
-        .as_deref()
-        .map(parse_uris)
-        .transpose()?;
-    let post_logout = change
-        .post_logout_redirect_uris
-        .as_deref()
-        .map(parse_uris)
-        .transpose()?;
     let backchannel = match &change.backchannel_logout_uri {
         Some(Some(u)) => Some(parse_backchannel_uri(u)?),
         Some(None) => Some(None),
@@ -383,6 +390,14 @@ pub fn update(
     write_tx(conn, |c| {
         let mut client = clients::by_id(c, client_id)?
             .ok_or_else(|| ManageError::Invalid(format!("no client with id {client_id:?}")))?;
+        // What a URI may be depends on the client's type, so the lists are checked once it is loaded.
+        let uris = |v: &Option<Vec<String>>| {
+            v.as_deref()
+                .map(|v| parse_uris(v, client.is_public))
+                .transpose()
+        };
+        let redirect = uris(&change.redirect_uris)?;
+        let post_logout = uris(&change.post_logout_redirect_uris)?;
         let mut changed: Vec<&str> = Vec::new();
         let mut set = |field: &'static str, differs: bool| {
             if differs {

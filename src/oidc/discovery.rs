@@ -28,6 +28,9 @@ pub struct Discovery {
     pub introspection_endpoint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub revocation_endpoint: Option<String>,
+    /// RFC 8628 4: where devices start the device authorization grant.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub device_authorization_endpoint: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub scopes_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -62,6 +65,15 @@ pub struct Discovery {
     pub acr_values_supported: Vec<&'static str>,
     /// The `claims` parameter is read for an essential `acr` (OIDC Core 5.5.1.1).
     pub claims_parameter_supported: bool,
+    /// RFC 9126 5: where clients push authorization requests.
+    pub pushed_authorization_request_endpoint: String,
+    /// RFC 9126 5: whether every client must (`oauth.require_par`); clients can also be told one by one.
+    pub require_pushed_authorization_requests: bool,
+    /// OIDC Discovery 3 (default true when omitted, hence sent): `/authorize` takes no request object by
+    /// reference; the only `request_uri` it accepts is one `/par` issued, which the PAR endpoint above announces.
+    pub request_uri_parameter_supported: bool,
+    /// RFC 9449 5.1: the algorithms of DPoP proofs `/token` and `/userinfo` verify.
+    pub dpop_signing_alg_values_supported: Vec<&'static str>,
 }
 
 impl Discovery {
@@ -77,6 +89,7 @@ impl Discovery {
             end_session_endpoint: Some(url(crate::oidc::end_session::PATH)),
             introspection_endpoint: Some(url("/introspect")),
             revocation_endpoint: Some(url("/revoke")),
+            device_authorization_endpoint: Some(url(crate::oidc::device_authorization::PATH)),
             // Porta's own scopes only: API scopes change at runtime while these bytes are built once at startup,
             // and an API's clients learn its scopes from whoever runs it (OIDC Discovery: "SHOULD", not all).
             scopes_supported: crate::domain::scope::SUPPORTED.to_vec(),
@@ -103,6 +116,10 @@ impl Discovery {
             backchannel_logout_session_supported: true,
             acr_values_supported: crate::oidc::authorize::acr::supported(),
             claims_parameter_supported: true,
+            pushed_authorization_request_endpoint: url(crate::oidc::par::PATH),
+            require_pushed_authorization_requests: settings.oauth.require_par,
+            request_uri_parameter_supported: false,
+            dpop_signing_alg_values_supported: crate::oidc::dpop::ALGS.to_vec(),
         }
     }
 }
@@ -120,7 +137,7 @@ impl DiscoveryDocument {
 }
 
 pub async fn discovery_get(doc: web::Data<DiscoveryDocument>) -> HttpResponse {
-    HttpResponse::Ok()
+    crate::oidc::cors::public(&mut HttpResponse::Ok())
         .insert_header((header::CONTENT_TYPE, "application/json"))
         // Changes only with a restart (configuration or version); an hour keeps relying parties current.
         .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
@@ -168,7 +185,16 @@ mod tests {
         );
         assert_eq!(
             v["grant_types_supported"],
-            serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+            serde_json::json!([
+                "authorization_code",
+                "refresh_token",
+                "client_credentials",
+                "urn:ietf:params:oauth:grant-type:device_code"
+            ])
+        );
+        assert_eq!(
+            v["device_authorization_endpoint"],
+            "https://id.example.com/tenant/device_authorization"
         );
         assert_eq!(
             v["token_endpoint_auth_methods_supported"],
@@ -177,6 +203,16 @@ mod tests {
         assert_eq!(
             v["code_challenge_methods_supported"],
             serde_json::json!(["S256"])
+        );
+        assert_eq!(
+            v["pushed_authorization_request_endpoint"],
+            "https://id.example.com/tenant/par"
+        );
+        assert_eq!(v["require_pushed_authorization_requests"], false);
+        assert_eq!(v["request_uri_parameter_supported"], false);
+        assert_eq!(
+            v["dpop_signing_alg_values_supported"],
+            serde_json::json!(["ES256", "EdDSA", "RS256"])
         );
     }
 }

@@ -1,7 +1,8 @@
 //! `POST /introspect` (RFC 7662), for authenticated confidential clients. A client learns only about tokens
 //! issued to it: anything else, like an expired, revoked, rotated or unknown token, or one whose user is disabled,
 //! is `{"active": false}`. Access tokens are verified as JWTs; refresh tokens are looked up by hash.
-//! `token_type_hint` only decides which kind is tried first (RFC 7662 2.1).
+//! `token_type_hint` only decides which kind is tried first (RFC 7662 2.1). A DPoP-bound access token is
+//! `token_type: DPoP` with its `cnf` (RFC 9449 6.2), so a resource server can check the proof's key.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
@@ -43,6 +44,8 @@ pub struct Introspection {
     pub iss: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<crate::tokens::claims::Confirmation>,
 }
 
 /// `POST /introspect`.
@@ -94,13 +97,18 @@ async fn access(
             scope: claims.scope,
             client_id: Some(claims.client_id),
             username,
-            token_type: Some("Bearer"),
+            token_type: Some(if claims.cnf.is_some() {
+                "DPoP"
+            } else {
+                "Bearer"
+            }),
             exp: Some(claims.exp),
             iat: Some(claims.iat),
             sub: Some(claims.sub),
             aud: Some(claims.aud),
             iss: Some(claims.iss),
             jti: Some(claims.jti),
+            cnf: claims.cnf,
         },
         None => Introspection::default(),
     })
@@ -169,5 +177,6 @@ async fn refresh(
         aud: None,
         iss: Some(state.settings.issuer.clone()),
         jti: None,
+        cnf: None,
     }))
 }

@@ -1,5 +1,6 @@
 //! `GET /jwks.json`: the published keys (RFC 7517), served from the bytes the current key set serialized once,
-//! with a strong ETag and `Cache-Control: public, max-age=<jwks_max_age>`. Never touches the database.
+//! with a strong ETag and `Cache-Control: public, max-age=<jwks_max_age>`, readable from any origin (CORS `*`).
+//! Never touches the database.
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -13,12 +14,12 @@ pub async fn jwks_get(req: HttpRequest, state: web::Data<AppState>) -> HttpRespo
         state.settings.keys.jwks_max_age.as_secs()
     );
     if etag_matches(&req, set.jwks_etag()) {
-        return HttpResponse::NotModified()
+        return crate::oidc::cors::public(&mut HttpResponse::NotModified())
             .insert_header((header::ETAG, set.jwks_etag()))
             .insert_header((header::CACHE_CONTROL, cache_control))
             .finish();
     }
-    HttpResponse::Ok()
+    crate::oidc::cors::public(&mut HttpResponse::Ok())
         .insert_header((header::CONTENT_TYPE, "application/json"))
         .insert_header((header::ETAG, set.jwks_etag()))
         .insert_header((header::CACHE_CONTROL, cache_control))

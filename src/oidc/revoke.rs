@@ -10,19 +10,33 @@ use crate::db::models::{refresh_tokens, revoked_jtis};
 use crate::db::{StoreError, write_tx};
 use crate::error::OAuthError;
 use crate::oidc::client_auth;
+use crate::oidc::cors::{self, Party, WebOrigins};
 use crate::oidc::token::no_store;
 use crate::oidc::token::params::Params;
 use crate::state::AppState;
 use crate::tokens::verify::{MAX_TOKEN_LEN, looks_like_jwt, verify_access_token_any_audience};
 
-/// `POST /revoke`.
+/// `POST /revoke`. A browser app reads the answer when the client registered the request's origin (`cors`).
 pub async fn revoke_post(
     state: web::Data<AppState>,
+    origins: web::Data<WebOrigins>,
     req: HttpRequest,
     body: web::Bytes,
+) -> HttpResponse {
+    let mut party = Party::Unknown;
+    let result = revoke(&state, &req, &body, &mut party).await;
+    cors::answer(&state, &origins, &req, party, result).await
+}
+
+async fn revoke(
+    state: &AppState,
+    req: &HttpRequest,
+    body: &web::Bytes,
+    party: &mut Party,
 ) -> Result<HttpResponse, OAuthError> {
-    let params = Params::from_form(&req, &body)?;
-    let client = client_auth::authenticate(&state, &req, &params).await?;
+    let params = Params::from_form(req, body)?;
+    let client = client_auth::authenticate(state, req, &params).await?;
+    *party = Party::Registered(client.web_origins.clone());
     let token = params.require("token")?.to_string();
     let now = state.now();
     if token.len() > MAX_TOKEN_LEN {

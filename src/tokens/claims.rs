@@ -165,6 +165,15 @@ pub struct AccessTokenClaims {
     pub auth_time: Option<i64>,
     #[serde(flatten)]
     pub authz: AuthzClaims,
+    /// The DPoP key the token is bound to (RFC 9449 6.1); such a token is refused as a plain bearer token.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cnf: Option<Confirmation>,
+}
+
+/// The `cnf` claim (RFC 7800) of a DPoP-bound token: the RFC 7638 thumbprint of its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 impl AccessTokenClaims {

@@ -14,8 +14,8 @@ use crate::keys::{Alg, KeyError, KeySet};
 
 use super::authz::{self, AccessGrant};
 use super::claims::{
-    ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, AuthzClaims, ID_TOKEN_TYP, IdTokenClaims,
-    ScopedClaims, access_token_audience,
+    ACCESS_TOKEN_TYP, AccessTokenClaims, Audience, AuthzClaims, Confirmation, ID_TOKEN_TYP,
+    IdTokenClaims, ScopedClaims, access_token_audience,
 };
 
 /// The signed-in user a grant speaks for.
@@ -133,6 +133,17 @@ pub fn mint(
     req: &TokenRequest,
     algs: TokenAlgs,
 ) -> Result<Minted, MintError> {
+    mint_bound(keys, settings, req, algs, None)
+}
+
+/// As `mint`, the access token bound to the DPoP key `jkt` when given (RFC 9449 6.1: `cnf.jkt`).
+pub fn mint_bound(
+    keys: &KeySet,
+    settings: &Settings,
+    req: &TokenRequest,
+    algs: TokenAlgs,
+    jkt: Option<&str>,
+) -> Result<Minted, MintError> {
     let iss = settings.issuer.clone();
     let access_ttl = settings.tokens.access_token_ttl.as_secs() as i64;
     let access_scopes = req.access_scopes();
@@ -164,6 +175,7 @@ pub fn mint(
         exp: req.now + access_ttl,
         auth_time: req.user.as_ref().map(|u| u.auth_time),
         authz: claims_for(access_scopes),
+        cnf: jkt.map(|j| Confirmation { jkt: j.to_string() }),
     };
     let access_token = keys.sign_as(algs.access_token, ACCESS_TOKEN_TYP, &access)?;
     // The family that will really sign the ID token (RS256 if the client's is no longer enabled): `at_hash`

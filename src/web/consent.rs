@@ -15,9 +15,10 @@ use crate::session::{self, SignIn, TypedSession};
 use crate::state::AppState;
 use crate::web::{csrf, render};
 
-struct ScopeLine {
-    name: String,
-    description: String,
+/// A requested scope as the page shows it.
+pub struct ScopeLine {
+    pub name: String,
+    pub description: String,
 }
 
 #[derive(Template)]
@@ -43,6 +44,31 @@ fn describe(scope: &str) -> &'static str {
         "roles" => "See the roles your groups give you in this application",
         _ => "",
     }
+}
+
+/// The lines of a consent page for a space-separated scope. API scopes carry the description their API
+/// registered (`porta api add --scope NAME=description`).
+pub async fn scope_lines(state: &AppState, scope: &str) -> Result<Vec<ScopeLine>, PageError> {
+    let names: Vec<String> = scope.split_whitespace().map(str::to_string).collect();
+    let lookup = names.clone();
+    let api_scopes = state
+        .db
+        .run(move |c| {
+            let refs: Vec<&str> = lookup.iter().map(String::as_str).collect();
+            crate::db::models::api_scopes::find(c, &refs)
+        })
+        .await?;
+    Ok(names
+        .into_iter()
+        .map(|s| ScopeLine {
+            description: api_scopes
+                .iter()
+                .find(|a| a.scope == s)
+                .map(|a| a.description.clone().unwrap_or_default())
+                .unwrap_or_else(|| describe(&s).to_string()),
+            name: s,
+        })
+        .collect())
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -108,32 +134,12 @@ pub async fn consent_get(
             &format!("/login?authz={authz}"),
         ));
     }
-    // API scopes carry the description their API registered (`porta api add --scope NAME=description`).
-    let names: Vec<String> = request.scopes.iter().map(str::to_string).collect();
-    let api_scopes = state
-        .db
-        .run(move |c| {
-            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            crate::db::models::api_scopes::find(c, &refs)
-        })
-        .await?;
     let page = ConsentPage {
         csrf_token: &csrf::token(&session)?,
         authz: &authz,
         client_name: &client.name,
         username: &user.username,
-        scopes: request
-            .scopes
-            .iter()
-            .map(|s| ScopeLine {
-                name: s.to_string(),
-                description: api_scopes
-                    .iter()
-                    .find(|a| a.scope == s)
-                    .map(|a| a.description.clone().unwrap_or_default())
-                    .unwrap_or_else(|| describe(s).to_string()),
-            })
-            .collect(),
+        scopes: scope_lines(&state, &request.scopes.to_string()).await?,
     };
     Ok(render(StatusCode::OK, &page))
 }

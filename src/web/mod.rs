@@ -6,6 +6,7 @@ pub mod admin;
 pub mod authn;
 pub mod consent;
 pub mod csrf;
+pub mod device;
 pub mod error_page;
 pub mod login;
 
@@ -194,6 +195,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .app_data(form_config())
             .route(web::get().to(consent::consent_get))
             .route(web::post().to(consent::consent_post)),
+    )
+    .service(
+        web::resource(crate::oidc::device_authorization::VERIFICATION_PATH)
+            .app_data(form_config())
+            .route(web::get().to(device::device_get))
+            .route(web::post().to(device::device_post)),
+    )
+    .service(
+        web::resource("/device/decision")
+            .app_data(form_config())
+            .route(web::post().to(device::decision_post)),
     )
     .configure(account::routes)
     .service(

@@ -127,6 +127,7 @@ pub async fn submit_login(
     let html = page.text().await.unwrap();
     let csrf = hidden(&html, "csrf_token").expect("csrf token in the login form");
     let authz = hidden(&html, "authz").unwrap_or_default();
+    let return_to = hidden(&html, "return_to").unwrap_or_default();
     post(
         browser,
         &app.url("/login"),
@@ -135,6 +136,7 @@ pub async fn submit_login(
             ("username", username),
             ("password", password),
             ("authz", &authz),
+            ("return_to", &return_to),
         ],
     )
     .await

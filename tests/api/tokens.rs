@@ -13,7 +13,7 @@ both_backends! {
     async fn discovery_lists_the_token_endpoints_and_they_answer(b: Backend) {
         let f = fixture(b).await;
         let doc: Value = f.app.client.get(f.app.url("/.well-known/openid-configuration")).send().await.unwrap().json().await.unwrap();
-        assert_eq!(doc["grant_types_supported"], serde_json::json!(["authorization_code", "refresh_token", "client_credentials"]));
+        assert_eq!(doc["grant_types_supported"], serde_json::json!(["authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"]));
         assert_eq!(doc["token_endpoint_auth_methods_supported"], serde_json::json!(["client_secret_basic", "client_secret_post", "none"]));
         assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
         assert_eq!(doc["scopes_supported"], serde_json::json!(["openid", "profile", "email", "offline_access", "groups", "roles"]));
@@ -26,6 +26,7 @@ both_backends! {
             ("userinfo_endpoint", StatusCode::UNAUTHORIZED),
             ("introspection_endpoint", StatusCode::UNAUTHORIZED),
             ("revocation_endpoint", StatusCode::UNAUTHORIZED),
+            ("device_authorization_endpoint", StatusCode::UNAUTHORIZED),
         ] {
             let url = doc[field].as_str().unwrap_or_else(|| panic!("{field} advertised"));
             assert!(url.starts_with(&f.app.address), "{url}");
@@ -459,7 +460,8 @@ both_backends! {
 
         let res = f.app.client.get(f.app.url("/userinfo")).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"porta\"");
+        // Both schemes are offered (RFC 9449 7.1), without an error code (RFC 6750 3.1).
+        assert_eq!(res.headers()["www-authenticate"], "Bearer realm=\"porta\", DPoP algs=\"ES256 EdDSA RS256\"");
         for bad in ["garbage", "a.b.c", &format!("{access}x"), tokens["id_token"].as_str().unwrap(), tokens["refresh_token"].as_str().unwrap()] {
             let (s, h, _) = f.userinfo(bad).await;
             assert_eq!(s, StatusCode::UNAUTHORIZED, "{bad}");

@@ -26,6 +26,8 @@ pub struct AuthCode {
     pub access_jti: Option<String>,
     /// The refresh-token family issued from this code, revoked if the code is replayed.
     pub family_id: Option<String>,
+    /// The DPoP key the code is bound to (`dpop_jkt`, RFC 9449 10): redeemed only with a proof by that key.
+    pub dpop_jkt: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -52,6 +54,14 @@ pub fn insert(conn: &mut AnyConnection, new: &NewAuthCode) -> Result<(), StoreEr
     Ok(())
 }
 
+/// Binds a just-issued code to the DPoP key `jkt` (RFC 9449 10).
+pub fn bind_dpop(conn: &mut AnyConnection, code_hash: &str, jkt: &str) -> Result<(), StoreError> {
+    diesel::update(auth_codes::table.find(code_hash))
+        .set(auth_codes::dpop_jkt.eq(jkt))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// What redeeming a code found.
 #[derive(Debug)]
 pub enum Redeemed {
@@ -63,39 +73,38 @@ pub enum Redeemed {
     Invalid,
 }
 
-/// Marks the code used, atomically: of two concurrent redemptions exactly one gets `Fresh`. Call inside the
-/// caller's write transaction so the tokens it issues are recorded with the same commit.
-pub fn redeem(conn: &mut AnyConnection, code_hash: &str, now: i64) -> Result<Redeemed, StoreError> {
-    let claimed = diesel::update(
+/// Claims a code for one exchange, recording in the same statement what it will issue (`access_jti`,
+/// `family_id`), so a replay can revoke them: `Fresh` exactly once for an unused, unexpired code. The claim
+/// returns the row (one statement on the hot path); only a refused claim reads it to tell a replay from an
+/// invalid code.
+pub fn redeem(
+    conn: &mut AnyConnection,
+    code_hash: &str,
+    now: i64,
+    access_jti: &str,
+    family_id: Option<&str>,
+) -> Result<Redeemed, StoreError> {
+    let claimed: Option<AuthCode> = diesel::update(
         auth_codes::table
             .find(code_hash)
             .filter(auth_codes::used_at.is_null())
             .filter(auth_codes::expires_at.gt(now)),
     )
-    .set(auth_codes::used_at.eq(now))
-    .execute(conn)?;
+    .set((
+        auth_codes::used_at.eq(now),
+        auth_codes::access_jti.eq(access_jti),
+        auth_codes::family_id.eq(family_id),
+    ))
+    .get_result(conn)
+    .optional()?;
+    if let Some(code) = claimed {
+        return Ok(Redeemed::Fresh(code));
+    }
     let row: Option<AuthCode> = auth_codes::table.find(code_hash).first(conn).optional()?;
     Ok(match row {
-        Some(code) if claimed == 1 => Redeemed::Fresh(code),
         Some(code) if code.used_at.is_some() => Redeemed::Replayed(code),
         _ => Redeemed::Invalid,
     })
-}
-
-/// Records what was issued from a redeemed code, for revocation on replay.
-pub fn record_issued(
-    conn: &mut AnyConnection,
-    code_hash: &str,
-    access_jti: &str,
-    family_id: Option<&str>,
-) -> Result<(), StoreError> {
-    diesel::update(auth_codes::table.find(code_hash))
-        .set((
-            auth_codes::access_jti.eq(access_jti),
-            auth_codes::family_id.eq(family_id),
-        ))
-        .execute(conn)?;
-    Ok(())
 }
 
 /// Removes codes that can no longer matter at `now`. An unused code goes once it has expired. A used code is the

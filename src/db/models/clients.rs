@@ -66,6 +66,15 @@ impl Client {
     pub fn allows_grant(&self, grant: &str) -> bool {
         self.grant_types.iter().any(|g| g == grant)
     }
+
+    /// Whether a request may use `redirect_uri`: one of the registered URIs, exactly, or on a loopback IP literal
+    /// with any port (RFC 8252 7.3; `domain::redirect_uri::matches`). The one check for every place a request's
+    /// redirect URI meets the registration.
+    pub fn accepts_redirect_uri(&self, redirect_uri: &str) -> bool {
+        self.redirect_uris
+            .iter()
+            .any(|r| crate::domain::redirect_uri::matches(r, redirect_uri))
+    }
 }
 
 fn decode_list(s: &str) -> Vec<String> {
@@ -223,4 +232,14 @@ pub fn update(conn: &mut AnyConnection, c: &Client, now: i64) -> Result<(), Stor
         ))
         .execute(conn)?;
     found(n, &c.id)
+}
+
+/// Every web origin any client registered (`--web-origin`), for answering CORS preflights, which name no client.
+/// Reads one column, of the clients that have any.
+pub fn all_web_origins(conn: &mut AnyConnection) -> Result<Vec<String>, StoreError> {
+    let lists: Vec<String> = clients::table
+        .select(clients::web_origins)
+        .filter(clients::web_origins.ne("[]"))
+        .load(conn)?;
+    Ok(lists.iter().flat_map(|l| decode_list(l)).collect())
 }

@@ -32,6 +32,8 @@ pub struct RefreshToken {
     pub offline: bool,
     /// The family's absolute end; rotation never moves it.
     pub family_expires_at: i64,
+    /// The DPoP key a public client's family is bound to (RFC 9449 5): each refresh needs a proof by that key.
+    pub dpop_jkt: Option<String>,
 }
 
 impl RefreshToken {
@@ -86,6 +88,15 @@ pub enum Claimed {
     Reused(RefreshToken),
     /// Unknown, expired or revoked.
     Invalid,
+}
+
+/// Binds every token of `family_id` to the DPoP key `jkt` (set once, when a public client's family begins
+/// with a proof, and carried to each rotated token).
+pub fn bind_family(conn: &mut AnyConnection, family_id: &str, jkt: &str) -> Result<(), StoreError> {
+    diesel::update(refresh_tokens::table.filter(refresh_tokens::family_id.eq(family_id)))
+        .set(refresh_tokens::dpop_jkt.eq(jkt))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Marks the token rotated, atomically: of two concurrent uses exactly one gets `Fresh`. Call inside the

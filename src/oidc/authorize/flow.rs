@@ -139,10 +139,11 @@ pub fn issue_code(
     ttl: i64,
 ) -> Result<String, StoreError> {
     let code = secrets::random_token();
+    let code_hash = secrets::hash_secret(&code);
     auth_codes::insert(
         conn,
         &NewAuthCode {
-            code_hash: secrets::hash_secret(&code),
+            code_hash: code_hash.clone(),
             client_id: req.client_id.clone(),
             user_id: sign_in.user_id.clone(),
             sid: sign_in.sid.clone(),
@@ -156,6 +157,9 @@ pub fn issue_code(
             expires_at: now.saturating_add(ttl),
         },
     )?;
+    if let Some(jkt) = &req.dpop_jkt {
+        auth_codes::bind_dpop(conn, &code_hash, jkt)?;
+    }
     // The client is told when this session ends (back-channel logout).
     session_clients::record(conn, &sign_in.sid, &req.client_id, &sign_in.user_id, now)?;
     Ok(code)
@@ -180,6 +184,7 @@ mod tests {
             login_hint: None,
             resource: None,
             required_level: Level::Pwd,
+            dpop_jkt: None,
         }
     }
 

@@ -5,6 +5,7 @@
 
 pub mod acr;
 pub mod flow;
+pub mod lookup;
 pub mod pending;
 pub mod request;
 pub mod response;
@@ -20,7 +21,8 @@ use crate::state::AppState;
 use crate::tokens::authz;
 
 use flow::{Auth, Next};
-use request::{AuthorizeError, AuthorizeRequest};
+use lookup::Refusal;
+use request::AuthorizeRequest;
 use response::Via;
 
 /// Where the endpoint is served (for discovery's `authorization_endpoint`).
@@ -58,52 +60,56 @@ async fn authorize(
     params: Vec<(String, String)>,
     via: Via,
 ) -> Result<HttpResponse, PageError> {
-    let client = match request::client_id(&params) {
-        Ok(id) => state.db.run(move |c| clients::by_id(c, &id)).await?,
-        Err(_) => None,
-    };
-    let (req, client) = match (request::parse(&params, client.as_ref()), client) {
-        (Ok(req), Some(client)) => (req, client),
-        (Err(AuthorizeError::Redirect(e)), _) => {
-            return Ok(response::error(&e, &state.settings.issuer, via));
-        }
-        (Err(AuthorizeError::Page(message)), _) => return Err(PageError::bad_request(message)),
-        (Ok(_), None) => return Err(PageError::internal()),
-    };
-    let req = match grantable(state, req).await? {
-        Ok(req) => req,
-        Err(e) => return Ok(response::error(&e, &state.settings.issuer, via)),
-    };
-    let signed_in = session::current_user(state, session).await?.map(|(_, s)| s);
-    let auth = signed_in.as_ref().map_or(Auth::None, Auth::of_session);
-    proceed(state, session, &client, req, signed_in, auth, via).await
-}
-
-/// Keeps the scopes this client can be granted: unknown ones are ignored (OIDC Core 3.1.2.1), and a `resource`
-/// (RFC 8707) keeps only its API's scopes; an unknown resource goes back as `invalid_target`.
-async fn grantable(
-    state: &AppState,
-    mut req: AuthorizeRequest,
-) -> Result<Result<AuthorizeRequest, request::ErrorRedirect>, PageError> {
+    // RFC 9126 4: a pushed request stands in for the parameters sent (one more trip, only for those).
+    let (params, pushed) = crate::oidc::par::resolve(state, params).await?;
+    let signed_in = session.sign_in_state();
+    let uid = signed_in.as_ref().map(|s| s.user_id.clone());
     let userinfo = crate::tokens::claims::access_token_audience(&state.settings.issuer);
-    let r = req.clone();
-    let kept = state
+    let found = state
         .db
-        .run(move |c| {
-            authz::grantable_for_user(c, &r.client_id, &r.scopes, r.resource.as_deref(), &userinfo)
-        })
-        .await;
-    match kept {
-        Ok(scopes) => {
-            req.scopes = scopes;
-            Ok(Ok(req))
-        }
-        Err(authz::GrantError::Store(e)) => Err(e.into()),
-        Err(e) => Ok(Err(req.error("invalid_target", &e.to_string()))),
+        .run(move |c| lookup::look_up(c, &params, uid.as_deref(), &userinfo))
+        .await?;
+    let (req, client) = match found.request {
+        Ok(r) => r,
+        Err(Refusal::Redirect(e)) => return Ok(response::error(&e, &state.settings.issuer, via)),
+        Err(Refusal::Page(message)) => return Err(PageError::bad_request(message)),
+        Err(Refusal::Internal) => return Err(PageError::internal()),
+    };
+    if !pushed && crate::oidc::par::required(&client, &state.settings) {
+        let e = req.error(
+            "invalid_request",
+            "this client must push its authorization requests to the PAR endpoint",
+        );
+        return Ok(response::error(&e, &state.settings.issuer, via));
     }
+    // A disabled or removed user's sign-in is forgotten, as `session::current_user` does.
+    let signed_in = match found.user_active {
+        Some(false) => {
+            session.forget_sign_in();
+            None
+        }
+        _ => signed_in,
+    };
+    let auth = signed_in.as_ref().map_or(Auth::None, Auth::of_session);
+    proceed(
+        state,
+        session,
+        &client,
+        req,
+        signed_in,
+        auth,
+        found.granted,
+        via,
+    )
+    .await
 }
 
-/// Takes the request to its next step: the login page, the consent page, an error, or a code.
+/// Takes the request to its next step: the login page, the consent page, an error, or a code. `granted` is what
+/// the signed-in person has already consented to.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site; the values come from the lookup"
+)]
 async fn proceed(
     state: &AppState,
     session: &TypedSession,
@@ -111,20 +117,10 @@ async fn proceed(
     req: AuthorizeRequest,
     signed_in: Option<SignIn>,
     auth: Auth,
+    granted: Option<crate::domain::scope::Scopes>,
     via: Via,
 ) -> Result<HttpResponse, PageError> {
     let now = state.now();
-    let granted = match &signed_in {
-        Some(s) => {
-            let (uid, cid) = (s.user_id.clone(), client.id.clone());
-            state
-                .db
-                .run(move |c| consents::find(c, &uid, &cid))
-                .await?
-                .map(|c| c.scopes())
-        }
-        None => None,
-    };
     let status = match via {
         Via::Get => StatusCode::FOUND,
         Via::Post => StatusCode::SEE_OTHER,
@@ -174,7 +170,7 @@ pub async fn issue(
         .run(move |c| {
             crate::db::write_tx(c, |c| {
                 let registered = clients::by_id(c, &r.client_id)?
-                    .is_some_and(|client| client.redirect_uris.contains(&r.redirect_uri));
+                    .is_some_and(|client| client.accepts_redirect_uri(&r.redirect_uri));
                 if !registered {
                     return Ok::<_, crate::db::StoreError>(None);
                 }

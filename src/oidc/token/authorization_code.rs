@@ -2,6 +2,7 @@
 //! presented with the same `redirect_uri`, pass PKCE (RFC 7636 4.6), and be used once. A replayed code is
 //! refused and everything issued from it is revoked (RFC 6749 4.1.2): its access token by `jti` and its refresh
 //! family. The code's redemption, the refresh token and the record of what was issued commit together.
+//! A public client that sent a DPoP proof gets a refresh-token family bound to the proof's key (RFC 9449 5).
 
 use crate::config::Settings;
 use crate::crypto::secrets;
@@ -27,6 +28,8 @@ struct Presented {
     code_verifier: Option<String>,
     /// RFC 8707 `resource`: narrows the access token to one of the grant's audiences.
     resource: Option<String>,
+    /// The key of the request's DPoP proof.
+    dpop_jkt: Option<String>,
 }
 
 enum Outcome {
@@ -53,14 +56,17 @@ pub fn exchange(
         redirect_uri: params.require("redirect_uri")?.to_string(),
         code_verifier: params.get("code_verifier").map(str::to_string),
         resource: params.get("resource").map(str::to_string),
+        dpop_jkt: ctx.dpop_jkt().map(str::to_string),
     };
     if client.is_public && presented.code_verifier.is_none() {
         return Err(OAuthError::invalid_request(
             "code_verifier is required: public clients must use PKCE",
         ));
     }
+    // Confidential clients authenticate at every refresh, so only public clients' families are bound.
+    let bind = ctx.dpop_jkt().filter(|_| client.is_public);
     let outcome = write_tx(conn, |c| {
-        redeem(c, &ctx.settings, client, &presented, ctx.now)
+        redeem(c, &ctx.settings, client, &presented, bind, ctx.now)
     })?;
     match outcome {
         Outcome::Issued(issue) => Ok(*issue),
@@ -80,9 +86,15 @@ fn redeem(
     settings: &Settings,
     client: &Client,
     presented: &Presented,
+    bind: Option<&str>,
     now: i64,
 ) -> Result<Outcome, TxError> {
-    let code = match auth_codes::redeem(c, &presented.code_hash, now)? {
+    // What the exchange will issue is decided first, so the claim records it in the same statement.
+    let jti = new_jti();
+    let family_id = client
+        .allows_grant("refresh_token")
+        .then(|| uuid::Uuid::new_v4().to_string());
+    let code = match auth_codes::redeem(c, &presented.code_hash, now, &jti, family_id.as_deref())? {
         Redeemed::Invalid => return Ok(Outcome::Invalid),
         Redeemed::Replayed(code) => {
             revoke_issued(c, settings, &code, now)?;
@@ -122,7 +134,7 @@ fn redeem(
         client_id: client.id.clone(),
         scopes,
         access,
-        jti: new_jti(),
+        jti,
         now,
         user: Some(UserGrant {
             user,
@@ -132,42 +144,70 @@ fn redeem(
             nonce: code.nonce.clone(),
         }),
     };
-    let mut refresh_token = None;
-    let mut family_id = None;
-    if client.allows_grant("refresh_token") {
-        let token = secrets::random_token();
-        let family = uuid::Uuid::new_v4().to_string();
-        let family_expires_at = now.saturating_add(secs(settings.tokens.refresh_token_max_life));
-        refresh_tokens::insert(
+    let refresh_token = match &family_id {
+        Some(family) => Some(new_family(
             c,
-            &NewRefreshToken {
-                token_hash: secrets::hash_secret(&token),
-                family_id: family.clone(),
-                client_id: client.id.clone(),
-                user_id: code.user_id.clone(),
-                sid: Some(code.sid.clone()),
-                scope: req.scopes.to_string(),
-                auth_time: code.auth_time,
-                created_at: now,
-                expires_at: now
-                    .saturating_add(secs(settings.tokens.refresh_token_ttl))
-                    .min(family_expires_at),
-                amr: code.amr.clone(),
-                access_jti: Some(req.jti.clone()),
-                access_expires_at: Some(req.access_expires_at(settings)),
-                offline: req.scopes.contains(OFFLINE_ACCESS),
-                family_expires_at,
-            },
-        )?;
-        refresh_token = Some(token);
-        family_id = Some(family);
+            settings,
+            &req,
+            family,
+            &code.sid,
+            &code.amr,
+            code.auth_time,
+        )?),
+        None => None,
+    };
+    // A public client's refresh tokens are bound to the DPoP key the code was exchanged with (RFC 9449 5).
+    if let (Some(family), Some(jkt)) = (&family_id, bind) {
+        refresh_tokens::bind_family(c, family, jkt)?;
     }
-    auth_codes::record_issued(c, &presented.code_hash, &req.jti, family_id.as_deref())?;
     Ok(Outcome::Issued(Box::new(Issue {
         grant: "authorization_code",
         req,
         refresh_token,
     })))
+}
+
+/// Starts a refresh-token family for a user grant (`req.user` set) in the caller's transaction: online (bound
+/// to the SSO session `sid`) unless `offline_access` was granted; `family` is its id. Returns the token.
+pub(super) fn new_family(
+    c: &mut AnyConnection,
+    settings: &Settings,
+    req: &TokenRequest,
+    family: &str,
+    sid: &str,
+    amr: &str,
+    auth_time: i64,
+) -> Result<String, TxError> {
+    let user_id = req
+        .user
+        .as_ref()
+        .map(|u| u.user.id.clone())
+        .unwrap_or_default();
+    let now = req.now;
+    let token = secrets::random_token();
+    let family_expires_at = now.saturating_add(secs(settings.tokens.refresh_token_max_life));
+    refresh_tokens::insert(
+        c,
+        &NewRefreshToken {
+            token_hash: secrets::hash_secret(&token),
+            family_id: family.to_string(),
+            client_id: req.client_id.clone(),
+            user_id,
+            sid: Some(sid.to_string()),
+            scope: req.scopes.to_string(),
+            auth_time,
+            created_at: now,
+            expires_at: now
+                .saturating_add(secs(settings.tokens.refresh_token_ttl))
+                .min(family_expires_at),
+            amr: amr.to_string(),
+            access_jti: Some(req.jti.clone()),
+            access_expires_at: Some(req.access_expires_at(settings)),
+            offline: req.scopes.contains(OFFLINE_ACCESS),
+            family_expires_at,
+        },
+    )?;
+    Ok(token)
 }
 
 /// The code belongs to this client, came back to the same redirect URI, and PKCE holds.
@@ -177,7 +217,10 @@ fn check(client: &Client, presented: &Presented, code: &AuthCode) -> Result<(), 
             "the authorization code was issued to another client",
         ));
     }
-    // OIDC Core 3.1.3.2: identical to the redirect_uri of the authorization request.
+    // OIDC Core 3.1.3.2: identical to the redirect_uri of the authorization request. That one was matched
+    // against the registration at `/authorize` (any port on a loopback literal, RFC 8252 7.3) and stored with the
+    // code, port included, so exact comparison here is the right test: the code goes back only to the listener
+    // it was sent to.
     if code.redirect_uri != presented.redirect_uri {
         return Err(OAuthError::invalid_grant(
             "redirect_uri does not match the authorization request",
@@ -204,6 +247,14 @@ fn check(client: &Client, presented: &Presented, code: &AuthCode) -> Result<(), 
             return Err(OAuthError::invalid_grant("public clients must use PKCE"));
         }
         (None, None) => {}
+    }
+    // RFC 9449 10: a code requested with `dpop_jkt` is redeemed only with a proof by that key.
+    if let Some(jkt) = &code.dpop_jkt
+        && presented.dpop_jkt.as_ref() != Some(jkt)
+    {
+        return Err(crate::oidc::dpop_check::invalid_proof(
+            "the authorization code is bound to another DPoP key",
+        ));
     }
     Ok(())
 }

@@ -43,6 +43,11 @@ impl Params {
         Params(pairs)
     }
 
+    /// Every parameter, in the order sent.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     /// The value of `name`; an empty value counts as absent.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0

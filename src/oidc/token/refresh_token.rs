@@ -7,6 +7,8 @@
 //! An online token (granted without `offline_access`) lives only as long as its SSO session: once the session
 //! has ended, however it ended, the family is revoked on its next use. Every family ends at its absolute
 //! `family_expires_at`, which rotation never moves.
+//!
+//! A family bound to a DPoP key (a public client's, RFC 9449 5) is refreshed only with a proof by that key.
 
 use crate::config::Settings;
 use crate::crypto::secrets;
@@ -49,15 +51,7 @@ pub fn exchange(
         .map_err(|_| OAuthError::invalid_scope("the scope is malformed or unknown"))?;
     let resource = params.get("resource");
     let outcome = write_tx(conn, |c| {
-        rotate(
-            c,
-            &ctx.settings,
-            client,
-            &token_hash,
-            requested,
-            resource,
-            ctx.now,
-        )
+        rotate(c, ctx, client, &token_hash, requested, resource)
     })?;
     match outcome {
         Outcome::Issued(issue) => Ok(*issue),
@@ -87,13 +81,13 @@ pub fn session_alive(
 /// Rotates the token inside the write transaction. Refusals roll back; a reuse commits the family's revocation.
 fn rotate(
     c: &mut AnyConnection,
-    settings: &Settings,
+    ctx: &Ctx,
     client: &Client,
     token_hash: &str,
     requested: Option<Scopes>,
     resource: Option<&str>,
-    now: i64,
 ) -> Result<Outcome, TxError> {
+    let (settings, now) = (ctx.settings.as_ref(), ctx.now);
     let grace = super::secs(settings.tokens.refresh_reuse_grace);
     let old = match refresh_tokens::claim(c, token_hash, now)? {
         Claimed::Invalid => return Ok(Outcome::Invalid),
@@ -129,6 +123,18 @@ fn rotate(
             OAuthError::invalid_grant("the refresh token was issued to another client").into(),
         );
     }
+    // A bound family needs a proof by its key; a public client's unbound family is bound by its first proof.
+    let bound = match (&old.dpop_jkt, ctx.dpop_jkt()) {
+        (Some(jkt), Some(proof)) if jkt == proof => Some(jkt.clone()),
+        (Some(_), _) => {
+            return Err(OAuthError::invalid_grant(
+                "the refresh token is bound to a DPoP key: send a proof made with that key",
+            )
+            .into());
+        }
+        (None, Some(proof)) if client.is_public => Some(proof.to_string()),
+        (None, _) => None,
+    };
     let granted = Scopes::parse(&old.scope)
         .map_err(|_| OAuthError::invalid_grant("the refresh token is invalid"))?;
     let scopes = match requested {
@@ -202,6 +208,9 @@ fn rotate(
             family_expires_at: old.family_expires_at,
         },
     )?;
+    if let Some(jkt) = &bound {
+        refresh_tokens::bind_family(c, &old.family_id, jkt)?;
+    }
     Ok(Outcome::Issued(Box::new(Issue {
         grant: "refresh_token",
         req,

@@ -59,6 +59,9 @@ pub struct AuthorizeRequest {
     /// `require_mfa`); `acr::required`.
     #[serde(default = "lowest_level")]
     pub required_level: crate::web::authn::Level,
+    /// RFC 9449 10: the thumbprint of the DPoP key the code will be bound to.
+    #[serde(default)]
+    pub dpop_jkt: Option<String>,
 }
 
 fn lowest_level() -> crate::web::authn::Level {
@@ -139,7 +142,7 @@ pub fn parse(
     };
     let redirect_uri = match p.single("redirect_uri").map_err(page)? {
         None => return Err(page("The request has no redirect_uri.".into())),
-        Some(u) if client.redirect_uris.iter().any(|r| r == u) => u.to_string(),
+        Some(u) if client.accepts_redirect_uri(u) => u.to_string(),
         Some(_) => {
             return Err(page(
                 "The redirect_uri is not registered for this application, so Porta will not send you there."
@@ -298,6 +301,20 @@ pub fn parse(
         .filter(|h| h.len() <= MAX_LOGIN_HINT)
         .cloned();
 
+    // A thumbprint is a base64url SHA-256: 43 characters.
+    let dpop_jkt = p.values.get("dpop_jkt").cloned();
+    if dpop_jkt.as_ref().is_some_and(|j| {
+        j.len() != 43
+            || !j
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    }) {
+        return err(
+            "invalid_request",
+            "dpop_jkt must be a base64url SHA-256 JWK thumbprint",
+        );
+    }
+
     let asked = match super::acr::parse(
         p.values.get("acr_values").map(String::as_str),
         p.values.get("claims").map(String::as_str),
@@ -319,6 +336,7 @@ pub fn parse(
         max_age,
         login_hint,
         resource: p.values.get("resource").cloned(),
+        dpop_jkt,
     })
 }
 

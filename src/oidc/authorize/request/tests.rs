@@ -106,6 +106,48 @@ fn unknown_client_or_redirect_uri_is_a_page_never_a_redirect() {
 }
 
 #[test]
+fn a_native_app_uses_any_port_on_its_loopback_literal() {
+    let mut native = client(true);
+    native.redirect_uris = vec![
+        "http://127.0.0.1/callback".into(),
+        "com.example.app:/callback".into(),
+    ];
+    for ok in [
+        "http://127.0.0.1:49152/callback",
+        "http://127.0.0.1/callback",
+        "com.example.app:/callback",
+    ] {
+        let r = parse(
+            &params(&[
+                ("redirect_uri", ok),
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ]),
+            Some(&native),
+        )
+        .unwrap();
+        // The request's own URI, port included, is where the code goes and what the token request must repeat.
+        assert_eq!(r.redirect_uri, ok);
+    }
+    // Errors go back to the port that asked.
+    let e = redirect_error(parse(
+        &params(&[("redirect_uri", "http://127.0.0.1:49152/callback")]),
+        Some(&native),
+    ));
+    assert_eq!(e.redirect_uri, "http://127.0.0.1:49152/callback");
+    for bad in [
+        "http://localhost:49152/callback",
+        "http://127.0.0.1:49152/callback/",
+        "http://[::1]:49152/callback",
+        "com.example.app:/callback/x",
+        "com.example.evil:/callback",
+    ] {
+        let r = parse(&params(&[("redirect_uri", bad)]), Some(&native));
+        assert!(matches!(r, Err(AuthorizeError::Page(_))), "{bad}");
+    }
+}
+
+#[test]
 fn protocol_errors_redirect_with_state() {
     let c = client(false);
     for (extra, code) in [
