@@ -1,8 +1,10 @@
-//! The signing path sets Porta's ceiling: one RSA signature per token. Measures RS256 signing of a typical ID
-//! token through the in-memory key set (a parsed aws-lc-rs key pair), jsonwebtoken's own `encode` for
-//! comparison (it re-parses the DER key on every call), and serving `/jwks.json` from its pre-serialized bytes.
+//! The signing path sets Porta's ceiling: one signature per token. Measures signing of a typical ID token in each
+//! key family (RS256 with RSA 2048, ES256 with P-256, EdDSA with Ed25519) through the in-memory key set (a parsed
+//! aws-lc-rs key pair), the raw aws-lc-rs signature over the same bytes (the floor), jsonwebtoken's own `encode`
+//! for comparison (it re-parses the key on every call), and serving `/jwks.json` from its pre-serialized bytes.
 //!
-//! `cargo bench --bench signing`; compare with `openssl speed -seconds 3 rsa2048` on the same machine.
+//! `cargo bench --bench signing`; compare with `openssl speed -seconds 5 rsa2048 ecdsap256 ed25519` on the same
+//! machine (`benches/signing-vs-openssl.sh` runs both and prints the ratios).
 
 use std::sync::Arc;
 
@@ -11,7 +13,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use porta::clock::TestClock;
 use porta::config::Settings;
 use porta::db::models::signing_keys::SigningKey;
-use porta::keys::{KeyGenerator, Keys, MasterKey, seal};
+use porta::keys::{Alg, KeyGenerator, Keys, MasterKey, seal};
 use porta::state::AppState;
 
 /// The claims of a typical ID token (OIDC Core 2, with profile and email scope claims).
@@ -56,21 +58,29 @@ fn claims() -> IdToken<'static> {
     }
 }
 
-/// Keys with an active and a next key of `bits`, loaded in memory; also the active key's DER for the comparison.
-fn keys(bits: usize) -> (Keys, Vec<u8>) {
+/// Keys with an active and a next key of every family (RSA of `bits`), loaded in memory; also each family's
+/// active private key DER, for the comparisons.
+fn keys(bits: usize) -> (Keys, Vec<(Alg, Vec<u8>)>) {
     let settings = Settings::default();
     let master = MasterKey::generate().expect("random master key");
     let generator = KeyGenerator::test_pool();
-    let rows: Vec<(SigningKey, Vec<u8>)> = (0..2)
-        .map(|i| {
-            let k = generator.generate(bits).expect("key generation");
-            let row = SigningKey {
+    let mut table = Vec::new();
+    let mut ders = Vec::new();
+    for alg in Alg::ALL {
+        for i in 0..2 {
+            let k = generator.generate_for(alg, bits).expect("key generation");
+            if i == 0 {
+                ders.push((alg, k.private_der.to_vec()));
+            }
+            table.push(SigningKey {
                 sealed_private: Some(seal::seal(&master, &k.kid, &k.private_der).expect("seal")),
                 kid: k.kid,
-                alg: "RS256".into(),
-                bits: bits as i32,
+                alg: alg.as_str().into(),
+                bits: k.bits as i32,
                 public_n: k.n,
                 public_e: k.e,
+                public_x: k.x,
+                public_y: k.y,
                 master_key_id: master.id().into(),
                 created_at: NOW - 100,
                 published_at: NOW - 100,
@@ -78,55 +88,77 @@ fn keys(bits: usize) -> (Keys, Vec<u8>) {
                 superseded_at: (i == 0).then_some(NOW - 100 + 30 * 86_400),
                 revoked_at: None,
                 revoke_reason: None,
-            };
-            (row, k.private_der.to_vec())
-        })
-        .collect();
-    let der = rows[0].1.clone();
-    let table: Vec<SigningKey> = rows.into_iter().map(|(r, _)| r).collect();
+            });
+        }
+    }
     let keys = Keys::new(master, Arc::new(TestClock::new(NOW)), generator, &settings);
     keys.load_rows(&table, NOW).expect("load keys");
-    (keys, der)
+    (keys, ders)
+}
+
+/// One raw aws-lc-rs signature over `message` with a key parsed once: the floor under `keyset_sign`.
+type RawSign = Box<dyn Fn(&[u8]) -> Vec<u8>>;
+
+fn raw_signer(alg: Alg, der: &[u8]) -> RawSign {
+    use aws_lc_rs::signature as sig;
+    let rng = aws_lc_rs::rand::SystemRandom::new();
+    match alg {
+        Alg::Rs256 => {
+            let pair = sig::RsaKeyPair::from_der(der).expect("parse");
+            Box::new(move |m| {
+                let mut out = vec![0; pair.public_modulus_len()];
+                pair.sign(&sig::RSA_PKCS1_SHA256, &rng, m, &mut out)
+                    .expect("sign");
+                out
+            })
+        }
+        Alg::Es256 => {
+            let pair = sig::EcdsaKeyPair::from_pkcs8(&sig::ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                .expect("parse");
+            Box::new(move |m| pair.sign(&rng, m).expect("sign").as_ref().to_vec())
+        }
+        Alg::EdDsa => {
+            let pair = sig::Ed25519KeyPair::from_pkcs8(der).expect("parse");
+            Box::new(move |m| pair.sign(m).as_ref().to_vec())
+        }
+    }
 }
 
 fn signing(c: &mut Criterion) {
-    let (keys, der) = keys(2048);
+    let (keys, ders) = keys(2048);
     let claims = claims();
-    let mut group = c.benchmark_group("rs256_id_token_2048");
-    group.throughput(Throughput::Elements(1));
-    group.bench_function("keyset_sign", |b| {
-        b.iter(|| keys.current().sign("JWT", &claims).expect("sign"))
-    });
-    // The floor: one raw RS256 signature over a token-sized message with the parsed key, no JWT work.
-    let pair = aws_lc_rs::signature::RsaKeyPair::from_der(&der).expect("parse");
-    let rng = aws_lc_rs::rand::SystemRandom::new();
-    let message = keys.current().sign("JWT", &claims).expect("sign");
-    let message = message
-        .rsplit_once('.')
-        .expect("three parts")
-        .0
-        .as_bytes()
-        .to_vec();
-    group.bench_function("aws_lc_raw_sign", |b| {
-        b.iter(|| {
-            let mut sig = vec![0; pair.public_modulus_len()];
-            pair.sign(
-                &aws_lc_rs::signature::RSA_PKCS1_SHA256,
-                &rng,
-                &message,
-                &mut sig,
-            )
-            .expect("sign");
-            sig
-        })
-    });
-    let encoding_key = jsonwebtoken::EncodingKey::from_rsa_der(&der);
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-    header.kid = Some(keys.current().active_kid().to_string());
-    group.bench_function("jsonwebtoken_encode", |b| {
-        b.iter(|| jsonwebtoken::encode(&header, &claims, &encoding_key).expect("encode"))
-    });
-    group.finish();
+    for (alg, der) in ders {
+        let name = match alg {
+            Alg::Rs256 => "rs256_id_token_2048",
+            Alg::Es256 => "es256_id_token_p256",
+            Alg::EdDsa => "eddsa_id_token_ed25519",
+        };
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Elements(1));
+        group.bench_function("keyset_sign", |b| {
+            b.iter(|| keys.current().sign_as(alg, "JWT", &claims).expect("sign"))
+        });
+        let token = keys.current().sign_as(alg, "JWT", &claims).expect("sign");
+        let message = token
+            .rsplit_once('.')
+            .expect("three parts")
+            .0
+            .as_bytes()
+            .to_vec();
+        let raw = raw_signer(alg, &der);
+        group.bench_function("aws_lc_raw_sign", |b| b.iter(|| raw(&message)));
+        let encoding_key = match alg {
+            Alg::Rs256 => jsonwebtoken::EncodingKey::from_rsa_der(&der),
+            Alg::Es256 => jsonwebtoken::EncodingKey::from_ec_der(&der),
+            Alg::EdDsa => jsonwebtoken::EncodingKey::from_ed_der(&der),
+        };
+        let mut header = jsonwebtoken::Header::new(alg.jwt());
+        header.kid = Some(keys.current().active_kid_of(alg).to_string());
+        group.bench_function("jsonwebtoken_encode", |b| {
+            b.iter(|| jsonwebtoken::encode(&header, &claims, &encoding_key).expect("encode"))
+        });
+        group.finish();
+    }
 }
 
 fn jwks(c: &mut Criterion) {

@@ -14,7 +14,7 @@ use porta::db::Db;
 use porta::db::models::audit;
 use porta::db::models::signing_keys::{self as rows, SigningKey};
 use porta::keys::rotation;
-use porta::keys::{KeyGenerator, Keys, lifecycle};
+use porta::keys::{Alg, KeyGenerator, Keys, lifecycle};
 
 #[macro_use]
 #[allow(dead_code)]
@@ -93,9 +93,11 @@ both_backends! {
                 rotation::ensure(&mut conn, &ctx, clock.now()).unwrap();
             }
             clock.advance(DAY);
-            rotation::rotate_now(&mut conn, &ctx, clock.now(), Some("test")).unwrap();
-            let active = lifecycle::active_at(&rows::all(&mut conn).unwrap(), clock.now()).unwrap().kid.clone();
-            rotation::revoke(&mut conn, &ctx, &active, "test", clock.now(), Some("test")).unwrap();
+            for alg in Alg::ALL {
+                rotation::rotate_now(&mut conn, &ctx, alg, clock.now(), Some("test")).unwrap();
+                let active = lifecycle::active_at(&rows::all(&mut conn).unwrap(), alg, clock.now()).unwrap().kid.clone();
+                rotation::revoke(&mut conn, &ctx, &active, "test", clock.now(), Some("test")).unwrap();
+            }
             keys.load_rows(&rows::all(&mut conn).unwrap(), clock.now()).unwrap();
             tracing::info!(keys = ?keys, set = ?keys.current(), rows = ?rows::all(&mut conn).unwrap(), "debug forms");
         });
@@ -108,16 +110,35 @@ both_backends! {
             assert_eq!(v.key.sealed_private.is_none(), gone, "{:?} {:?}", v.state, v.key);
         }
         // The private keys these rows came from (the test pool hands out the same keys in the same order).
+        assert_eq!(lifecycle::families(&all), Alg::ALL);
+        for alg in Alg::ALL {
+            assert!(view.iter().any(|v| v.key.alg == alg.as_str() && v.state == lifecycle::KeyState::Retired), "{alg}");
+            assert!(view.iter().any(|v| v.key.alg == alg.as_str() && v.state == lifecycle::KeyState::Revoked), "{alg}");
+        }
         let pool = KeyGenerator::test_pool();
-        let secrets: Vec<Vec<u8>> = (0..all.len() + 2).map(|_| pool.generate(2048).unwrap().private_der.to_vec()).collect();
-        let master = STANDARD.decode(TEST_MASTER_KEY).unwrap();
-        let needles: Vec<Vec<u8>> = secrets
-            .iter()
-            .flat_map(|der| {
-                // A 24-byte run from the middle of the DER (inside the private exponent) and its text encodings.
-                // Offset a multiple of 3, so the chunk's base64 is also a substring of the whole key's base64.
+        let rsa_rows = all.iter().filter(|k| k.alg == "RS256").count();
+        // A 24-byte run of each private key: from the middle of an RSA DER (inside the private exponent). EC and
+        // Ed25519 keys are fresh per generation (the test generator kept them), and only the private scalar (seed)
+        // part of their PKCS#8 DER is secret, the rest holds the public key: offset 36 for P-256 (after the
+        // algorithm identifiers and `04 20`), 16 for Ed25519. Offsets are multiples of 3, so each run's base64 is
+        // also a substring of the whole key's base64.
+        let mut chunks: Vec<Vec<u8>> = (0..rsa_rows + 2)
+            .map(|_| {
+                let der = pool.generate(2048).unwrap().private_der.to_vec();
                 let at = der.len() / 2 / 3 * 3;
-                let chunk = der[at..at + 24].to_vec();
+                der[at..at + 24].to_vec()
+            })
+            .collect();
+        let issued = KeyGenerator::test_issued();
+        for k in all.iter().filter(|k| k.alg != "RS256") {
+            let g = issued.iter().find(|g| g.kid == k.kid).expect("the test generator made this key");
+            let at = if g.alg == Alg::Es256 { 36 } else { 16 };
+            chunks.push(g.private_der[at..at + 24].to_vec());
+        }
+        let master = STANDARD.decode(TEST_MASTER_KEY).unwrap();
+        let needles: Vec<Vec<u8>> = chunks
+            .into_iter()
+            .flat_map(|chunk| {
                 [STANDARD.encode(&chunk).into_bytes(), URL_SAFE_NO_PAD.encode(&chunk).into_bytes(), chunk]
             })
             .chain([master.clone(), TEST_MASTER_KEY.as_bytes().to_vec()])
@@ -130,6 +151,8 @@ both_backends! {
                 k.sealed_private.clone().unwrap_or_default(),
                 k.public_n.as_bytes().to_vec(),
                 k.public_e.as_bytes().to_vec(),
+                k.public_x.clone().unwrap_or_default().into_bytes(),
+                k.public_y.clone().unwrap_or_default().into_bytes(),
                 k.master_key_id.as_bytes().to_vec(),
             ];
             for cell in &cells {
@@ -155,7 +178,11 @@ both_backends! {
         for k in jwks["keys"].as_array().unwrap() {
             let mut members: Vec<&str> = k.as_object().unwrap().keys().map(String::as_str).collect();
             members.sort();
-            assert_eq!(members, ["alg", "e", "kid", "kty", "n", "use"]);
+            match k["kty"].as_str().unwrap() {
+                "RSA" => assert_eq!(members, ["alg", "e", "kid", "kty", "n", "use"]),
+                "EC" => assert_eq!(members, ["alg", "crv", "kid", "kty", "use", "x", "y"]),
+                _ => assert_eq!(members, ["alg", "crv", "kid", "kty", "use", "x"]),
+            }
         }
     }
 

@@ -3,9 +3,10 @@
 //! integration tests, which run it over real HTTP.
 //!
 //! A token is accepted when (RFC 9068 4, RFC 6750):
-//! - its header says `typ: at+jwt` and `alg: RS256`, with a `kid` found in Porta's JWKS (fetched once and cached;
+//! - its header says `typ: at+jwt`, with a `kid` found in Porta's JWKS (fetched once and cached;
 //!   an unknown kid fetches the JWKS again, at most once every `JWKS_REFETCH_SECS`, so a flood of made-up kids
-//!   cannot turn into a flood of requests to Porta);
+//!   cannot turn into a flood of requests to Porta), and its `alg` is the one that JWK names (RS256, ES256 or
+//!   EdDSA): the key decides the algorithm, never the token;
 //! - the signature verifies with that key, `iss` is Porta's issuer, `aud` contains this API's identifier, and
 //!   `exp` is in the future;
 //! - its `scope` holds the route's scope.
@@ -66,7 +67,7 @@ pub enum Refusal {
 pub struct Verifier {
     config: Config,
     http: reqwest::Client,
-    keys: RwLock<HashMap<String, DecodingKey>>,
+    keys: RwLock<HashMap<String, (Algorithm, DecodingKey)>>,
     /// When the JWKS was last fetched (by `config.now`).
     fetched_at: Mutex<Option<i64>>,
 }
@@ -99,15 +100,23 @@ impl Verifier {
         };
         let mut keys = HashMap::new();
         for jwk in &set.keys {
-            if let (Some(kid), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk)) {
-                keys.insert(kid, key);
+            // Only keys that name their algorithm, one Porta signs with.
+            let alg = jwk
+                .common
+                .key_algorithm
+                .and_then(|a| Algorithm::try_from(a).ok())
+                .filter(|a| matches!(a, Algorithm::RS256 | Algorithm::ES256 | Algorithm::EdDSA));
+            if let (Some(kid), Some(alg), Ok(key)) =
+                (jwk.common.key_id.clone(), alg, DecodingKey::from_jwk(jwk))
+            {
+                keys.insert(kid, (alg, key));
             }
         }
         *self.keys.write().expect("lock") = keys;
         true
     }
 
-    fn key(&self, kid: &str) -> Option<DecodingKey> {
+    fn key(&self, kid: &str) -> Option<(Algorithm, DecodingKey)> {
         self.keys.read().expect("lock").get(kid).cloned()
     }
 
@@ -118,15 +127,13 @@ impl Verifier {
         let typ_ok = header.typ.as_deref().is_some_and(|t| {
             t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
         });
-        if header.alg != Algorithm::RS256 || !typ_ok {
-            return Err(Refusal::InvalidToken(
-                "not an RS256 access token (typ at+jwt)",
-            ));
+        if !typ_ok {
+            return Err(Refusal::InvalidToken("not an access token (typ at+jwt)"));
         }
         let kid = header
             .kid
             .ok_or(Refusal::InvalidToken("the token has no kid"))?;
-        let key = match self.key(&kid) {
+        let (alg, key) = match self.key(&kid) {
             Some(k) => k,
             // A new key Porta started signing with, or a made-up kid: look again, at most so often.
             None => {
@@ -135,7 +142,12 @@ impl Verifier {
                     .ok_or(Refusal::InvalidToken("unknown signing key"))?
             }
         };
-        let mut v = Validation::new(Algorithm::RS256);
+        if header.alg != alg {
+            return Err(Refusal::InvalidToken(
+                "the token's alg is not its key's algorithm",
+            ));
+        }
+        let mut v = Validation::new(alg);
         v.set_issuer(&[&self.config.issuer]);
         v.set_audience(&[&self.config.audience]);
         v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);

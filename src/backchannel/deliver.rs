@@ -15,8 +15,10 @@ use crate::config::BackchannelSettings;
 use crate::db::models::logout_outbox::{self, OutboxRow, Outcome};
 use crate::db::models::{audit, clients};
 use crate::db::{StoreError, write_tx};
+use crate::keys::Alg;
 use crate::state::AppState;
 use crate::tokens::logout_token::{self, LogoutTokenClaims};
+use crate::tokens::mint::client_alg;
 
 /// Messages claimed per pass; the rest wait for the next one.
 const BATCH: i64 = 100;
@@ -117,8 +119,11 @@ impl Deliverer {
                 let mut out = Vec::new();
                 for id in logout_outbox::due(c, now, BATCH)? {
                     if let Some(row) = logout_outbox::claim(c, &id, now, until)? {
-                        let uri = clients::by_id(c, &row.client_id)?
-                            .and_then(|c| c.backchannel_logout_uri);
+                        // Logout tokens are signed like the client's ID tokens (its `id_token_alg`).
+                        let uri = clients::by_id(c, &row.client_id)?.and_then(|c| {
+                            let alg = client_alg(&c.id, &c.id_token_alg);
+                            c.backchannel_logout_uri.map(|u| (u, alg))
+                        });
                         out.push((row, uri));
                     }
                 }
@@ -159,10 +164,10 @@ impl Deliverer {
     }
 }
 
-/// Signs every claimed message's token on the blocking pool (RSA is CPU-bound).
+/// Signs every claimed message's token on the blocking pool (RSA is CPU-bound), in its client's family.
 async fn sign_all(
     state: &AppState,
-    claimed: Vec<(OutboxRow, Option<String>)>,
+    claimed: Vec<(OutboxRow, Option<(String, Alg)>)>,
     now: i64,
 ) -> Result<Vec<Job>, StoreError> {
     let keys = state.keys.current();
@@ -175,9 +180,9 @@ async fn sign_all(
                     None => Err(Attempt::GiveUp(
                         "the client no longer has a back-channel logout URI".into(),
                     )),
-                    Some(uri) => {
+                    Some((uri, alg)) => {
                         let claims = LogoutTokenClaims::for_message(&issuer, &row, now);
-                        logout_token::mint(&keys, &claims)
+                        logout_token::mint(&keys, alg, &claims)
                             .map(|t| (uri, t))
                             .map_err(|e| Attempt::Retry(format!("signing failed: {e}")))
                     }

@@ -221,6 +221,7 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
                 require_dpop: *require_dpop,
                 id_token_alg: id_token_alg.clone(),
                 access_token_alg: access_token_alg.clone(),
+                enabled_algs: Some(crate::keys::normalized(&settings.keys.algorithms)),
             };
             let r = manage::add_with(&mut conn, &input, &options, &actor, now)?;
             print_registered(json, &r)
@@ -267,6 +268,7 @@ pub fn run(cmd: &ClientCommand, json: bool, settings: &Settings, now: i64) -> an
                 require_dpop: *require_dpop,
                 id_token_alg: id_token_alg.clone(),
                 access_token_alg: access_token_alg.clone(),
+                enabled_algs: Some(crate::keys::normalized(&settings.keys.algorithms)),
             };
             let c = manage::update(&mut conn, client_id, &change, &actor, now)?;
             let access = crate::manage::access::of_client(&mut conn, client_id)?;

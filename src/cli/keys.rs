@@ -16,10 +16,14 @@ use crate::keys::{
 pub enum KeysCommand {
     /// List the signing keys: kid, state, size, and their timestamps.
     List,
-    /// Promote the pre-published next key to sign now, and publish a new next key.
-    Rotate,
-    /// Emergency: remove a key from the JWKS at once and erase its private key. If it signs, the next key takes
-    /// over at once.
+    /// Promote the pre-published next key of one family to sign now, and publish a new next key.
+    Rotate {
+        /// The key family: RS256 (the default), ES256 or EdDSA.
+        #[arg(long, default_value = "RS256")]
+        alg: keys::Alg,
+    },
+    /// Emergency: remove a key from the JWKS at once and erase its private key. If it signs, the next key of its
+    /// family takes over at once; other families are left alone.
     Revoke {
         /// A kid is base64url and may start with '-'.
         #[arg(allow_hyphen_values = true)]
@@ -64,13 +68,13 @@ pub fn run(cmd: &KeysCommand, json: bool, settings: &Settings, now: i64) -> anyh
             let list = listing(&stored, now, &timing);
             super::output(json, &list, || render(&list))
         }
-        KeysCommand::Rotate => {
+        KeysCommand::Rotate { alg } => {
             let changes = change(settings, &mut conn, |c, ctx| {
-                rotation::rotate_now(c, ctx, now, Some("cli"))
+                rotation::rotate_now(c, ctx, *alg, now, Some("cli"))
             })?;
             super::output(json, &changes_json(&changes), || {
                 let mut s = match &changes.promoted {
-                    Some(kid) => format!("now signing: {kid}"),
+                    Some(kid) => format!("now signing {alg}: {kid}"),
                     None => "no key was promoted".to_string(),
                 };
                 if !changes.created.is_empty() {
@@ -209,11 +213,13 @@ fn change(
     let stored = rows::all(conn)?;
     let master = keys::check_master_key(settings, &stored)?;
     let generator = KeyGenerator::Rsa;
+    let algorithms = keys::normalized(&settings.keys.algorithms);
     let ctx = rotation::Ctx {
         master: &master,
         generator: &generator,
         bits: settings.keys.rsa_bits,
         timing: Timing::from_settings(&settings.keys),
+        algorithms: &algorithms,
     };
     Ok(f(conn, &ctx)?)
 }
@@ -236,20 +242,33 @@ pub fn listing(stored: &[rows::SigningKey], now: i64, timing: &Timing) -> Vec<Ke
             has_private_key: v.key.sealed_private.is_some(),
         })
         .collect();
-    list.sort_by(|a, b| b.activates_at.cmp(&a.activates_at).then(a.kid.cmp(&b.kid)));
+    // By family (RS256, ES256, EdDSA), newest first within each.
+    let family = |alg: &str| keys::Alg::parse(alg).map_or(usize::MAX, |a| a as usize);
+    list.sort_by(|a, b| {
+        (family(&a.alg), b.activates_at, &a.kid).cmp(&(family(&b.alg), a.activates_at, &b.kid))
+    });
     list
 }
 
 fn render(list: &[KeyListing]) -> String {
     let t = |s: Option<i64>| s.map(format_time).unwrap_or_else(|| "-".into());
     let mut out = format!(
-        "{:<43} {:<8} {:<5} {:<20} {:<20} {:<20} {:<20} {:<20}",
-        "KID", "STATE", "BITS", "CREATED", "PUBLISHED", "ACTIVATES", "SUPERSEDED", "REMOVAL DUE"
+        "{:<43} {:<5} {:<8} {:<5} {:<20} {:<20} {:<20} {:<20} {:<20}",
+        "KID",
+        "ALG",
+        "STATE",
+        "BITS",
+        "CREATED",
+        "PUBLISHED",
+        "ACTIVATES",
+        "SUPERSEDED",
+        "REMOVAL DUE"
     );
     for k in list {
         out.push_str(&format!(
-            "\n{:<43} {:<8} {:<5} {:<20} {:<20} {:<20} {:<20} {:<20}",
+            "\n{:<43} {:<5} {:<8} {:<5} {:<20} {:<20} {:<20} {:<20} {:<20}",
             k.kid,
+            k.alg,
             k.state.as_str(),
             k.bits,
             format_time(k.created_at),

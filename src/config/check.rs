@@ -37,6 +37,12 @@ impl Settings {
                 "keys.rsa_bits: must be 2048, 3072 or 4096".into(),
             ));
         }
+        if !self.keys.algorithms.contains(&crate::keys::Alg::Rs256) {
+            return Err(ConfigError(
+                "keys.algorithms: must include \"RS256\" (OpenID Connect requires it; ES256 and EdDSA are optional)"
+                    .into(),
+            ));
+        }
         let k = &self.keys;
         let prepublication = 2 * k.jwks_max_age + k.key_refresh_interval;
         if k.rotation_period < prepublication {

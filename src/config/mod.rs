@@ -69,6 +69,9 @@ pub struct KeySettings {
     pub rotation_period: Duration,
     /// RSA modulus size: 2048, 3072 or 4096.
     pub rsa_bits: usize,
+    /// The key families that sign: `RS256` (always; OIDC Core section 15.1 requires it), `ES256`, `EdDSA`. Each
+    /// has its own next, active and retiring keys; clients choose theirs (`id_token_alg`, `access_token_alg`).
+    pub algorithms: Vec<crate::keys::Alg>,
     /// `Cache-Control: max-age` of the JWKS.
     #[serde(with = "humantime_serde")]
     pub jwks_max_age: Duration,
@@ -244,6 +247,7 @@ impl Default for KeySettings {
         KeySettings {
             rotation_period: Duration::from_secs(30 * DAY),
             rsa_bits: 2048,
+            algorithms: crate::keys::Alg::ALL.to_vec(),
             jwks_max_age: Duration::from_secs(10 * MINUTE),
             key_refresh_interval: Duration::from_secs(30),
             retire_after: Duration::from_secs(7 * DAY),

@@ -151,3 +151,27 @@ fn password_query_parameters_are_redacted() {
         "sqlite://data/porta.db"
     );
 }
+
+#[test]
+fn key_algorithms_default_to_every_family_and_require_rs256() {
+    use crate::keys::Alg;
+    assert_eq!(load("", &[]).unwrap().keys.algorithms, Alg::ALL.to_vec());
+    let s = load("[keys]\nalgorithms = [\"RS256\", \"EdDSA\"]\n", &[]).unwrap();
+    assert_eq!(s.keys.algorithms, vec![Alg::Rs256, Alg::EdDsa]);
+    let s = load("", &[("PORTA_KEYS__ALGORITHMS", "[RS256,ES256]")]).unwrap();
+    assert_eq!(s.keys.algorithms, vec![Alg::Rs256, Alg::Es256]);
+    let e = load("[keys]\nalgorithms = [\"ES256\", \"EdDSA\"]\n", &[]).unwrap_err();
+    assert!(
+        e.0.contains("keys.algorithms") && e.0.contains("RS256"),
+        "{}",
+        e.0
+    );
+    let e = load("[keys]\nalgorithms = [\"RS256\", \"HS256\"]\n", &[]).unwrap_err();
+    assert!(e.0.contains("keys.algorithms"), "{}", e.0);
+    // `porta config check` prints the list.
+    let printed = load("", &[]).unwrap().to_toml();
+    assert!(
+        printed.contains(r#"algorithms = ["RS256","ES256","EdDSA"]"#),
+        "{printed}"
+    );
+}

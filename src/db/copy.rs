@@ -190,7 +190,7 @@ tables! {
     signing_keys {
         kid: String, alg: String, bits: i32, public_n: String, public_e: String, sealed_private: Option<Vec<u8>>,
         master_key_id: String, created_at: i64, published_at: i64, activates_at: i64, superseded_at: Option<i64>,
-        revoked_at: Option<i64>, revoke_reason: Option<String>,
+        revoked_at: Option<i64>, revoke_reason: Option<String>, public_x: Option<String>, public_y: Option<String>,
     }
     sessions {
         id: String, user_id: Option<String>, state: String, created_at: i64, auth_time: Option<i64>,

@@ -68,6 +68,8 @@ diesel::table! {
         superseded_at -> Nullable<BigInt>,
         revoked_at -> Nullable<BigInt>,
         revoke_reason -> Nullable<Text>,
+        public_x -> Nullable<Text>,
+        public_y -> Nullable<Text>,
     }
 }
 

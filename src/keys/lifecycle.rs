@@ -5,9 +5,13 @@
 //! the new key's `activates_at`. A key therefore signs exactly during `[activates_at, superseded_at)`, and the
 //! intervals of consecutive keys meet without gap or overlap (invariant 1). A key without `superseded_at` keeps
 //! signing until a successor is scheduled, so a rotation job that is late never leaves Porta without a signer.
+//!
+//! Each key family (`alg`: RS256, ES256, EdDSA) is its own chain: "the active key" is always the active key of a
+//! family, and the rules above hold per family.
 
 use std::time::Duration;
 
+use super::alg::Alg;
 use crate::config::KeySettings;
 use crate::db::models::signing_keys::SigningKey;
 
@@ -71,26 +75,40 @@ impl Timing {
     }
 }
 
-/// The key that signs at `now`: not revoked, activated, not yet superseded. Should two ever qualify (they cannot
-/// through `rotation`), the most recently activated wins, on every instance alike.
-pub fn active_at(keys: &[SigningKey], now: i64) -> Option<&SigningKey> {
+/// The key of family `alg` that signs at `now`: not revoked, activated, not yet superseded. Should two ever
+/// qualify (they cannot through `rotation`), the most recently activated wins, on every instance alike.
+pub fn active_at(keys: &[SigningKey], alg: Alg, now: i64) -> Option<&SigningKey> {
+    active_in(keys, alg.as_str(), now)
+}
+
+fn active_in<'a>(keys: &'a [SigningKey], alg: &str, now: i64) -> Option<&'a SigningKey> {
     keys.iter()
         .filter(|k| {
-            k.revoked_at.is_none()
+            k.alg == alg
+                && k.revoked_at.is_none()
                 && k.activates_at <= now
                 && k.superseded_at.is_none_or(|s| s > now)
         })
         .max_by(|a, b| (a.activates_at, &a.kid).cmp(&(b.activates_at, &b.kid)))
 }
 
-/// The published key that signs next: not revoked, activation in the future; the soonest if there are several.
-pub fn next_at(keys: &[SigningKey], now: i64) -> Option<&SigningKey> {
+/// The published key of family `alg` that signs next: not revoked, activation in the future; the soonest if
+/// there are several.
+pub fn next_at(keys: &[SigningKey], alg: Alg, now: i64) -> Option<&SigningKey> {
     keys.iter()
-        .filter(|k| k.revoked_at.is_none() && k.activates_at > now)
+        .filter(|k| k.alg == alg.as_str() && k.revoked_at.is_none() && k.activates_at > now)
         .min_by(|a, b| (a.activates_at, &a.kid).cmp(&(b.activates_at, &b.kid)))
 }
 
-/// The state of `key` at `now`; `active_kid` is `active_at(keys, now)`'s kid.
+/// The families present in `keys`, in `Alg::ALL` order.
+pub fn families(keys: &[SigningKey]) -> Vec<Alg> {
+    Alg::ALL
+        .into_iter()
+        .filter(|a| keys.iter().any(|k| k.alg == a.as_str()))
+        .collect()
+}
+
+/// The state of `key` at `now`; `active_kid` is the kid of `active_at` for the key's family.
 pub fn state_of(key: &SigningKey, active_kid: Option<&str>, now: i64, t: &Timing) -> KeyState {
     if key.revoked_at.is_some() {
         KeyState::Revoked
@@ -118,11 +136,11 @@ pub struct KeyView<'a> {
     pub removal_due: Option<i64>,
 }
 
-/// Every key with its state at `now`.
+/// Every key with its state at `now`, each within its family.
 pub fn view<'a>(keys: &'a [SigningKey], now: i64, t: &Timing) -> Vec<KeyView<'a>> {
-    let active = active_at(keys, now).map(|k| k.kid.as_str());
     keys.iter()
         .map(|key| {
+            let active = active_in(keys, &key.alg, now).map(|k| k.kid.as_str());
             let state = state_of(key, active, now, t);
             let removal_due = match state {
                 KeyState::Retired | KeyState::Revoked => None,
@@ -137,10 +155,10 @@ pub fn view<'a>(keys: &'a [SigningKey], now: i64, t: &Timing) -> Vec<KeyView<'a>
         .collect()
 }
 
-/// How many new keys `rotation::ensure` must create at `now`: two on an empty (or fully retired) table, one when
-/// no next key is scheduled, none otherwise.
-pub fn keys_needed(keys: &[SigningKey], now: i64) -> usize {
-    match (active_at(keys, now), next_at(keys, now)) {
+/// How many new keys of family `alg` `rotation::ensure` must create at `now`: two on an empty (or fully retired)
+/// family, one when no next key is scheduled, none otherwise.
+pub fn keys_needed(keys: &[SigningKey], alg: Alg, now: i64) -> usize {
+    match (active_at(keys, alg, now), next_at(keys, alg, now)) {
         (None, None) => 2,
         // A next key without an active one is promoted at once, and then needs a successor.
         (None, Some(_)) | (Some(_), None) => 1,
@@ -179,6 +197,22 @@ pub(crate) mod tests {
             superseded_at: superseded,
             revoked_at: None,
             revoke_reason: None,
+            public_x: None,
+            public_y: None,
+        }
+    }
+
+    /// `key` of another family.
+    pub(crate) fn key_of(
+        alg: Alg,
+        kid: &str,
+        activates: i64,
+        superseded: Option<i64>,
+    ) -> SigningKey {
+        SigningKey {
+            alg: alg.as_str().into(),
+            bits: 256,
+            ..key(kid, activates, superseded)
         }
     }
 
@@ -196,7 +230,7 @@ pub(crate) mod tests {
             key("c", 200, None),
         ];
         for now in 0..400 {
-            let active = active_at(&keys, now).unwrap();
+            let active = active_at(&keys, Alg::Rs256, now).unwrap();
             let expected = if now < 100 {
                 "a"
             } else if now < 200 {
@@ -206,8 +240,8 @@ pub(crate) mod tests {
             };
             assert_eq!(active.kid, expected, "at {now}");
         }
-        assert_eq!(next_at(&keys, 150).unwrap().kid, "c");
-        assert!(next_at(&keys, 250).is_none());
+        assert_eq!(next_at(&keys, Alg::Rs256, 150).unwrap().kid, "c");
+        assert!(next_at(&keys, Alg::Rs256, 250).is_none());
     }
 
     #[test]
@@ -228,24 +262,59 @@ pub(crate) mod tests {
         keys[1].revoked_at = Some(120);
         assert_eq!(states(&keys, 121), vec![Retiring, Revoked, Next]);
         // Without an active key nothing signs until rotation promotes the next key.
-        assert_eq!(keys_needed(&keys, 121), 1);
-        assert!(active_at(&keys, 121).is_none());
+        assert_eq!(keys_needed(&keys, Alg::Rs256, 121), 1);
+        assert!(active_at(&keys, Alg::Rs256, 121).is_none());
     }
 
     #[test]
     fn needs() {
-        assert_eq!(keys_needed(&[], 0), 2);
-        assert_eq!(keys_needed(&[key("a", 0, None)], 5), 1);
+        assert_eq!(keys_needed(&[], Alg::Rs256, 0), 2);
+        assert_eq!(keys_needed(&[key("a", 0, None)], Alg::Rs256, 5), 1);
         assert_eq!(
-            keys_needed(&[key("a", 0, Some(100)), key("b", 100, None)], 5),
+            keys_needed(
+                &[key("a", 0, Some(100)), key("b", 100, None)],
+                Alg::Rs256,
+                5
+            ),
             0
         );
         assert_eq!(
-            keys_needed(&[key("a", 0, Some(100)), key("b", 100, None)], 100),
+            keys_needed(
+                &[key("a", 0, Some(100)), key("b", 100, None)],
+                Alg::Rs256,
+                100
+            ),
             1
         );
         let mut retired = key("a", 0, Some(10));
         retired.sealed_private = None;
-        assert_eq!(keys_needed(&[retired], 1000), 2);
+        assert_eq!(keys_needed(&[retired], Alg::Rs256, 1000), 2);
+    }
+
+    #[test]
+    fn families_are_separate_chains() {
+        let mut keys = vec![
+            key("r1", 0, Some(100)),
+            key("r2", 100, None),
+            key_of(Alg::Es256, "e1", 50, None),
+            key_of(Alg::EdDsa, "d1", 0, Some(100)),
+        ];
+        assert_eq!(active_at(&keys, Alg::Rs256, 60).unwrap().kid, "r1");
+        assert_eq!(active_at(&keys, Alg::Es256, 60).unwrap().kid, "e1");
+        assert_eq!(active_at(&keys, Alg::EdDsa, 60).unwrap().kid, "d1");
+        assert_eq!(next_at(&keys, Alg::Rs256, 60).unwrap().kid, "r2");
+        assert!(next_at(&keys, Alg::Es256, 60).is_none());
+        // A key of one family never supersedes or replaces another family's key.
+        use KeyState::*;
+        let states: Vec<KeyState> = view(&keys, 60, &T).iter().map(|v| v.state).collect();
+        assert_eq!(states, vec![Active, Next, Active, Active]);
+        assert_eq!(keys_needed(&keys, Alg::Rs256, 60), 0);
+        assert_eq!(keys_needed(&keys, Alg::Es256, 60), 1);
+        // The EdDSA key was superseded with no successor in its family: nothing signs EdDSA at 120.
+        assert_eq!(keys_needed(&keys, Alg::EdDsa, 120), 2);
+        keys[2].revoked_at = Some(70);
+        assert_eq!(keys_needed(&keys, Alg::Es256, 80), 2);
+        assert_eq!(active_at(&keys, Alg::Rs256, 80).unwrap().kid, "r1");
+        assert_eq!(families(&keys), Alg::ALL.to_vec());
     }
 }

@@ -1,8 +1,9 @@
-//! RSA signing keys: generation (`generate`), encryption at rest (`master`, `seal`), the lifecycle derived from
+//! Signing keys of three families (RS256, ES256, EdDSA; `alg`): generation (`generate`), encryption at rest (`master`, `seal`), the lifecycle derived from
 //! timestamps (`lifecycle`), changes to the key table (`rotation`), and the in-memory key set every request reads
 //! (`keyset`). `Keys` ties them together for a running instance: requests call `current()`, which never touches
 //! the database; the job in `jobs.rs` calls `tick`, which rotates when due and reloads.
 
+pub mod alg;
 pub mod generate;
 pub mod keyset;
 pub mod lifecycle;
@@ -15,12 +16,13 @@ pub mod signer;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+pub use alg::Alg;
 pub use generate::KeyGenerator;
 pub use keyset::KeySet;
 pub use lifecycle::{KeyState, Timing};
 pub use master::{MasterKey, check_master_key};
 pub use rotation::Changes;
-pub use signer::RsaSigner;
+pub use signer::KeySigner;
 
 use crate::clock::SharedClock;
 use crate::config::Settings;
@@ -32,7 +34,7 @@ use crate::db::{AnyConnection, Db, StoreError};
 pub enum KeyError {
     #[error("no signing key is active")]
     NoActiveKey,
-    #[error("only RS256 tokens are accepted")]
+    #[error("the token's alg is not the algorithm of its key's family")]
     UnsupportedAlgorithm,
     #[error("the token's kid is missing or unknown")]
     UnknownKid,
@@ -62,9 +64,9 @@ pub enum KeyError {
     Invalid(String),
     #[error("inconsistent key table: {0}")]
     Inconsistent(String),
-    /// Internal: the rotation transaction needs this many more generated keys.
-    #[error("{0} more keys needed")]
-    NeedKeys(usize),
+    /// Internal: the rotation transaction needs this many more generated keys of a family.
+    #[error("{1} more {0} keys needed")]
+    NeedKeys(Alg, usize),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -81,7 +83,7 @@ impl From<diesel::result::Error> for KeyError {
 struct Loaded {
     sets: Vec<(i64, Arc<KeySet>)>,
     /// Parsed signers by kid, kept across reloads: unsealing and parsing happen once per key, not per reload.
-    signers: HashMap<String, Arc<RsaSigner>>,
+    signers: HashMap<String, Arc<KeySigner>>,
 }
 
 /// The keys of a running instance (in `AppState` as `keys`).
@@ -93,6 +95,8 @@ pub struct Keys {
     generator: KeyGenerator,
     bits: usize,
     timing: Timing,
+    /// The enabled families (`keys.algorithms`).
+    algorithms: Vec<Alg>,
     loaded: RwLock<Loaded>,
 }
 
@@ -151,6 +155,7 @@ impl Keys {
             generator,
             bits: settings.keys.rsa_bits,
             timing: Timing::from_settings(&settings.keys),
+            algorithms: normalized(&settings.keys.algorithms),
             loaded: RwLock::new(Loaded {
                 sets: Vec::new(),
                 signers: HashMap::new(),
@@ -160,6 +165,11 @@ impl Keys {
 
     pub fn timing(&self) -> Timing {
         self.timing
+    }
+
+    /// The enabled families (`keys.algorithms`), RS256 first.
+    pub fn algorithms(&self) -> &[Alg] {
+        &self.algorithms
     }
 
     /// A secret derived from the master key for another purpose (the session cookie's signing key).
@@ -197,6 +207,7 @@ impl Keys {
             generator: &self.generator,
             bits: self.bits,
             timing: self.timing,
+            algorithms: &self.algorithms,
         }
     }
 
@@ -217,13 +228,15 @@ impl Keys {
             let loaded = self.loaded.read().unwrap_or_else(|p| p.into_inner());
             loaded.signers.clone()
         };
-        // Signers for the key active now and the next one; both are needed by the two sets below.
+        // Signers for the key active now and the next one of each enabled family; the sets below need them.
         let mut signers = HashMap::new();
-        let wanted = [
-            lifecycle::active_at(stored, now),
-            lifecycle::next_at(stored, now),
-        ];
-        for key in wanted.into_iter().flatten() {
+        let wanted = self.algorithms.iter().flat_map(|&a| {
+            [
+                lifecycle::active_at(stored, a, now),
+                lifecycle::next_at(stored, a, now),
+            ]
+        });
+        for key in wanted.flatten() {
             if let Some(s) = previous.get(&key.kid) {
                 signers.insert(key.kid.clone(), s.clone());
                 continue;
@@ -240,21 +253,20 @@ impl Keys {
                 )));
             };
             let der = seal::open(master, &key.kid, sealed)?;
-            signers.insert(
-                key.kid.clone(),
-                Arc::new(RsaSigner::from_der(&key.kid, &der, &key.public_n)?),
-            );
+            signers.insert(key.kid.clone(), Arc::new(KeySigner::from_row(key, &der)?));
         }
-        let mut sets = vec![(
-            now,
-            Arc::new(KeySet::build(stored, now, &self.timing, &signers)?),
-        )];
-        if let Some(next) = lifecycle::next_at(stored, now) {
-            let at = next.activates_at;
-            sets.push((
-                at,
-                Arc::new(KeySet::build(stored, at, &self.timing, &signers)?),
-            ));
+        let build = |at| KeySet::build(stored, at, &self.timing, &signers, &self.algorithms);
+        let mut sets = vec![(now, Arc::new(build(now)?))];
+        // One set per upcoming activation (families rotate independently), in time order.
+        let mut activations: Vec<i64> = self
+            .algorithms
+            .iter()
+            .filter_map(|&a| lifecycle::next_at(stored, a, now).map(|k| k.activates_at))
+            .collect();
+        activations.sort_unstable();
+        activations.dedup();
+        for at in activations {
+            sets.push((at, Arc::new(build(at)?)));
         }
         let mut loaded = self.loaded.write().unwrap_or_else(|p| p.into_inner());
         *loaded = Loaded { sets, signers };
@@ -290,12 +302,18 @@ impl Keys {
         Ok(changes)
     }
 
-    /// `porta keys rotate` from a running instance (admin pages): promotes the next key, then reloads at once.
-    pub async fn rotate_now(&self, db: &Db, actor: Option<String>) -> Result<Changes, KeyError> {
+    /// `porta keys rotate` from a running instance (admin pages): promotes the next key of family `alg`, then
+    /// reloads at once.
+    pub async fn rotate_now(
+        &self,
+        db: &Db,
+        alg: Alg,
+        actor: Option<String>,
+    ) -> Result<Changes, KeyError> {
         let now = self.clock.now();
         let changes = self
             .change(db, move |c, ctx| {
-                rotation::rotate_now(c, ctx, now, actor.as_deref())
+                rotation::rotate_now(c, ctx, alg, now, actor.as_deref())
             })
             .await?;
         self.reload(db).await?;
@@ -327,11 +345,12 @@ impl Keys {
             + Send
             + 'static,
     {
-        let (master, generator, bits, timing) = (
+        let (master, generator, bits, timing, algorithms) = (
             self.master.clone(),
             self.generator.clone(),
             self.bits,
             self.timing,
+            self.algorithms.clone(),
         );
         db.run(move |c| {
             let ctx = rotation::Ctx {
@@ -339,11 +358,20 @@ impl Keys {
                 generator: &generator,
                 bits,
                 timing,
+                algorithms: &algorithms,
             };
             f(c, &ctx)
         })
         .await
     }
+}
+
+/// The enabled families in `Alg::ALL` order, each once, RS256 always (the config check refuses a list without it).
+pub fn normalized(algorithms: &[Alg]) -> Vec<Alg> {
+    Alg::ALL
+        .into_iter()
+        .filter(|a| *a == Alg::Rs256 || algorithms.contains(a))
+        .collect()
 }
 
 /// `sealed:<master key id>:<base64 of seal::seal>`: a secret sealed under a master key, as text.

@@ -7,6 +7,7 @@ use crate::domain::redirect_uri::RedirectUri;
 use crate::domain::web_origin::WebOrigin;
 
 use super::{Actor, ManageError, refused};
+use crate::keys::Alg;
 
 /// The grant types a client can be registered for (`--grant-type`); `device_code` is accepted as a short name of
 /// the device grant's `urn:ietf:params:oauth:grant-type:device_code`.
@@ -113,6 +114,9 @@ pub struct ClientOptions {
     pub id_token_alg: Option<String>,
     /// `None` means RS256.
     pub access_token_alg: Option<String>,
+    /// The enabled key families (`keys.algorithms`): an algorithm outside them is refused. `None` skips the
+    /// check (internal callers that know better); the CLI and the console always pass the setting.
+    pub enabled_algs: Option<Vec<Alg>>,
 }
 
 /// A change to a registered client: each `None` leaves that setting as it is.
@@ -138,6 +142,29 @@ pub struct ClientUpdate {
     pub require_dpop: Option<bool>,
     pub id_token_alg: Option<String>,
     pub access_token_alg: Option<String>,
+    /// As `ClientOptions::enabled_algs`; only an algorithm that changes is checked, so other settings of a client
+    /// left on a family since disabled can still be edited (its tokens fall back to RS256 meanwhile).
+    pub enabled_algs: Option<Vec<Alg>>,
+}
+
+/// Refuses `alg` (as `parse_alg` returned it) when its key family is not among `enabled`: Porta would sign with
+/// RS256 instead.
+pub fn check_alg_enabled(
+    what: &str,
+    alg: &str,
+    enabled: Option<&[Alg]>,
+) -> Result<(), ManageError> {
+    let Some(enabled) = enabled else {
+        return Ok(());
+    };
+    if Alg::parse(alg).is_some_and(|a| enabled.contains(&a)) {
+        return Ok(());
+    }
+    let names: Vec<&str> = enabled.iter().map(|a| a.as_str()).collect();
+    Err(ManageError::Invalid(format!(
+        "{what} {alg} is not enabled: add it to keys.algorithms (enabled: {})",
+        names.join(", ")
+    )))
 }
 
 fn check_name(name: &str) -> Result<String, ManageError> {
@@ -195,7 +222,7 @@ fn check(
             "an authorization_code client needs at least one --redirect-uri".into(),
         ));
     }
-    Ok(clients::NewClient {
+    let new = clients::NewClient {
         id: secrets::random_string(16),
         name,
         secret_hash: None,
@@ -216,7 +243,11 @@ fn check(
         require_dpop: options.require_dpop,
         id_token_alg: parse_alg(options.id_token_alg.as_deref().unwrap_or_default())?,
         access_token_alg: parse_alg(options.access_token_alg.as_deref().unwrap_or_default())?,
-    })
+    };
+    let enabled = options.enabled_algs.as_deref();
+    check_alg_enabled("id_token_alg", &new.id_token_alg, enabled)?;
+    check_alg_enabled("access_token_alg", &new.access_token_alg, enabled)?;
+    Ok(new)
 }
 
 fn audit_client(
@@ -420,10 +451,16 @@ pub fn update(
             client.require_dpop = v;
         }
         if let Some(v) = id_token_alg {
+            if v != client.id_token_alg {
+                check_alg_enabled("id_token_alg", &v, change.enabled_algs.as_deref())?;
+            }
             set("id_token_alg", v != client.id_token_alg);
             client.id_token_alg = v;
         }
         if let Some(v) = access_token_alg {
+            if v != client.access_token_alg {
+                check_alg_enabled("access_token_alg", &v, change.enabled_algs.as_deref())?;
+            }
             set("access_token_alg", v != client.access_token_alg);
             client.access_token_alg = v;
         }

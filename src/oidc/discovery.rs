@@ -41,7 +41,8 @@ pub struct Discovery {
     pub grant_types_supported: Vec<&'static str>,
     /// Subject identifiers are the same for every client.
     pub subject_types_supported: Vec<&'static str>,
-    /// Every token Porta signs is RS256 (DESIGN.md, "Signing keys").
+    /// The enabled key families (`keys.algorithms`; RS256 always). Userinfo and introspection answer plain JSON,
+    /// so no other `*_signing_alg_values_supported` member applies.
     pub id_token_signing_alg_values_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub token_endpoint_auth_methods_supported: Vec<&'static str>,
@@ -96,7 +97,12 @@ impl Discovery {
             response_modes_supported: crate::oidc::authorize::RESPONSE_MODES.to_vec(),
             grant_types_supported: crate::oidc::token::GRANT_TYPES.to_vec(),
             subject_types_supported: vec!["public"],
-            id_token_signing_alg_values_supported: vec!["RS256"],
+            id_token_signing_alg_values_supported: crate::keys::normalized(
+                &settings.keys.algorithms,
+            )
+            .into_iter()
+            .map(crate::keys::Alg::as_str)
+            .collect(),
             token_endpoint_auth_methods_supported: crate::oidc::client_auth::AUTH_METHODS.to_vec(),
             claims_supported: crate::tokens::claims::CLAIMS_SUPPORTED.to_vec(),
             code_challenge_methods_supported: vec!["S256"],
@@ -160,7 +166,13 @@ mod tests {
         assert_eq!(v["jwks_uri"], "https://id.example.com/tenant/jwks.json");
         assert_eq!(
             v["id_token_signing_alg_values_supported"],
-            serde_json::json!(["RS256"])
+            serde_json::json!(["RS256", "ES256", "EdDSA"])
+        );
+        let mut rsa_only = settings.clone();
+        rsa_only.keys.algorithms = vec![crate::keys::Alg::Rs256];
+        assert_eq!(
+            Discovery::from_settings(&rsa_only).id_token_signing_alg_values_supported,
+            ["RS256"]
         );
         assert_eq!(v["token_endpoint"], "https://id.example.com/tenant/token");
         assert_eq!(

@@ -6,7 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::db::models::logout_outbox::OutboxRow;
-use crate::keys::{KeyError, KeySet};
+use crate::keys::{Alg, KeyError, KeySet};
 
 /// The JOSE `typ` of a logout token.
 pub const LOGOUT_TOKEN_TYP: &str = "logout+jwt";
@@ -50,8 +50,8 @@ impl LogoutTokenClaims {
 }
 
 /// Signs a logout token. CPU-bound: callers run it on the blocking pool.
-pub fn mint(keys: &KeySet, claims: &LogoutTokenClaims) -> Result<String, KeyError> {
-    keys.sign(LOGOUT_TOKEN_TYP, claims)
+pub fn mint(keys: &KeySet, alg: Alg, claims: &LogoutTokenClaims) -> Result<String, KeyError> {
+    keys.sign_as(alg, LOGOUT_TOKEN_TYP, claims)
 }
 
 #[cfg(test)]

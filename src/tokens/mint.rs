@@ -5,12 +5,12 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256, Sha512};
 
 use crate::config::Settings;
 use crate::db::models::users::User;
 use crate::domain::scope::Scopes;
-use crate::keys::{KeyError, KeySet};
+use crate::keys::{Alg, KeyError, KeySet};
 
 use super::authz::{self, AccessGrant};
 use super::claims::{
@@ -60,6 +60,45 @@ impl TokenRequest {
     }
 }
 
+/// The key families a client's tokens are signed with (`id_token_alg`, `access_token_alg`; RS256 by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenAlgs {
+    pub id_token: Alg,
+    pub access_token: Alg,
+}
+
+impl Default for TokenAlgs {
+    fn default() -> Self {
+        TokenAlgs {
+            id_token: Alg::Rs256,
+            access_token: Alg::Rs256,
+        }
+    }
+}
+
+impl TokenAlgs {
+    /// The families a client registered. A stored value Porta does not know (never written by Porta) signs
+    /// RS256; a known family that is no longer enabled falls back to RS256 when signing (`KeySet::sign_as`).
+    pub fn of(client_id: &str, id_token: &str, access_token: &str) -> TokenAlgs {
+        TokenAlgs {
+            id_token: client_alg(client_id, id_token),
+            access_token: client_alg(client_id, access_token),
+        }
+    }
+}
+
+/// The family of a client's stored algorithm setting; RS256, with a warning, for a value Porta does not know.
+pub fn client_alg(client_id: &str, value: &str) -> Alg {
+    Alg::parse(value).unwrap_or_else(|| {
+        tracing::warn!(
+            client_id,
+            alg = value,
+            "unknown signing algorithm for a client: using RS256"
+        );
+        Alg::Rs256
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct Minted {
     pub access_token: String,
@@ -74,15 +113,27 @@ pub enum MintError {
     Key(#[from] KeyError),
 }
 
-/// `at_hash` (OIDC Core 3.1.3.6): the left half of the SHA-256 of the access token's ASCII, base64url.
-pub fn at_hash(access_token: &str) -> String {
-    let digest = Sha256::digest(access_token.as_bytes());
-    URL_SAFE_NO_PAD.encode(&digest[..16])
+/// `at_hash` (OIDC Core 3.1.3.6): the left half of the hash of the access token's ASCII, base64url, with the hash
+/// of the ID token's `alg`: SHA-256 for RS256 and ES256, SHA-512 for EdDSA over Ed25519 (the hash Ed25519 uses,
+/// as the OpenID Foundation's EdDSA guidance and relying-party libraries such as `openidconnect` expect).
+pub fn at_hash(access_token: &str, alg: Alg) -> String {
+    match alg {
+        Alg::Rs256 | Alg::Es256 => {
+            URL_SAFE_NO_PAD.encode(&Sha256::digest(access_token.as_bytes())[..16])
+        }
+        Alg::EdDsa => URL_SAFE_NO_PAD.encode(&Sha512::digest(access_token.as_bytes())[..32]),
+    }
 }
 
-/// Signs the access token and, when the grant calls for one, the ID token. CPU-bound.
-pub fn mint(keys: &KeySet, settings: &Settings, req: &TokenRequest) -> Result<Minted, MintError> {
-    mint_bound(keys, settings, req, None)
+/// Signs the access token and, when the grant calls for one, the ID token, each with the family the client chose
+/// (`algs`). CPU-bound.
+pub fn mint(
+    keys: &KeySet,
+    settings: &Settings,
+    req: &TokenRequest,
+    algs: TokenAlgs,
+) -> Result<Minted, MintError> {
+    mint_bound(keys, settings, req, algs, None)
 }
 
 /// As `mint`, the access token bound to the DPoP key `jkt` when given (RFC 9449 6.1: `cnf.jkt`).
@@ -90,6 +141,7 @@ pub fn mint_bound(
     keys: &KeySet,
     settings: &Settings,
     req: &TokenRequest,
+    algs: TokenAlgs,
     jkt: Option<&str>,
 ) -> Result<Minted, MintError> {
     let iss = settings.issuer.clone();
@@ -125,7 +177,10 @@ pub fn mint_bound(
         authz: claims_for(access_scopes),
         cnf: jkt.map(|j| Confirmation { jkt: j.to_string() }),
     };
-    let access_token = keys.sign(ACCESS_TOKEN_TYP, &access)?;
+    let access_token = keys.sign_as(algs.access_token, ACCESS_TOKEN_TYP, &access)?;
+    // The family that will really sign the ID token (RS256 if the client's is no longer enabled): `at_hash`
+    // depends on it.
+    let id_alg = keys.effective_alg(algs.id_token);
     let id_token = match &req.user {
         Some(u) if req.wants_id_token() => {
             let claims = IdTokenClaims {
@@ -136,7 +191,7 @@ pub fn mint_bound(
                 iat: req.now,
                 auth_time: u.auth_time,
                 nonce: u.nonce.clone(),
-                at_hash: at_hash(&access_token),
+                at_hash: at_hash(&access_token, id_alg),
                 azp: req.client_id.clone(),
                 sid: u.sid.clone(),
                 amr: u.amr.clone(),
@@ -144,7 +199,7 @@ pub fn mint_bound(
                 scoped: ScopedClaims::for_user(&u.user, &req.scopes),
                 authz: claims_for(&req.scopes),
             };
-            Some(keys.sign(ID_TOKEN_TYP, &claims)?)
+            Some(keys.sign_as(id_alg, ID_TOKEN_TYP, &claims)?)
         }
         _ => None,
     };
@@ -163,8 +218,19 @@ mod tests {
     fn at_hash_matches_the_oidc_example() {
         // OIDC Core A.3: at_hash of this access token.
         assert_eq!(
-            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
+            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", Alg::Rs256),
             "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+        // ES256 hashes with SHA-256 too; EdDSA takes the left half of SHA-512 (32 bytes, 43 characters).
+        assert_eq!(
+            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", Alg::Es256),
+            "77QmUPtjPfzWtF2AnpK9RQ"
+        );
+        let ed = at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y", Alg::EdDsa);
+        assert_eq!(ed.len(), 43);
+        assert_eq!(
+            URL_SAFE_NO_PAD.decode(&ed).unwrap(),
+            Sha512::digest(b"jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y")[..32]
         );
     }
 }

@@ -1,7 +1,8 @@
-//! Verification of Porta's own access tokens, for `/userinfo`, `/introspect` and `/revoke`: RS256 only, a kid
-//! the key set knows, `typ` `at+jwt` (RFC 9068 4), Porta's issuer and audience, and `exp` against Porta's clock
-//! (not the system time, so tests can move it). `alg: none` and HS256 signed with the public key fail in the key
-//! set, which accepts RS256 only. Revocation (`revoked_jtis`) is the caller's database check.
+//! Verification of Porta's own access tokens, for `/userinfo`, `/introspect` and `/revoke`: a kid the key set
+//! knows, with the algorithm of that key's family (RS256, ES256 or EdDSA), `typ` `at+jwt` (RFC 9068 4), Porta's
+//! issuer and audience, and `exp` against Porta's clock (not the system time, so tests can move it). `alg: none`,
+//! HS256 signed with a public key and a header naming another family fail in the key set, which pins the
+//! algorithm to the kid's family. Revocation (`revoked_jtis`) is the caller's database check.
 //!
 //! Verifying with a public key costs tens of microseconds, so callers may run it inline.
 
@@ -23,10 +24,10 @@ pub enum VerifyError {
     Expired,
 }
 
-/// The validation every access token passes; `exp` is checked by the caller's clock instead.
+/// The validation every access token passes; `exp` is checked by the caller's clock instead. The algorithm is
+/// replaced by the kid's family in `KeySet::verify`.
 fn validation(settings: &Settings, userinfo_audience: bool) -> Validation {
     let mut v = Validation::new(Algorithm::RS256);
-    v.algorithms = vec![Algorithm::RS256];
     v.validate_exp = false;
     v.validate_nbf = false;
     v.leeway = 0;
@@ -82,7 +83,8 @@ fn verify(
     let data = keys
         .verify::<AccessTokenClaims>(token, &validation(settings, userinfo_audience))
         .map_err(|_| VerifyError::Invalid)?;
-    if data.header.alg != Algorithm::RS256 || !is_access_typ(data.header.typ.as_deref()) {
+    // `KeySet::verify` has pinned the algorithm to the family of the kid's key.
+    if !is_access_typ(data.header.typ.as_deref()) {
         return Err(VerifyError::Invalid);
     }
     if data.claims.exp <= now {

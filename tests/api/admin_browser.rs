@@ -42,19 +42,21 @@ async fn wait_for_path(c: &Client, path: &str) {
 }
 
 async fn kid_in_state(c: &Client, state: &str) -> String {
-    c.find(Locator::Css(&format!("tr[data-state='{state}']")))
-        .await
-        .unwrap_or_else(|_| panic!("a key row in state {state}"))
-        .attr("data-kid")
-        .await
-        .unwrap()
-        .unwrap()
+    c.find(Locator::Css(&format!(
+        "tr[data-alg='RS256'][data-state='{state}']"
+    )))
+    .await
+    .unwrap_or_else(|_| panic!("a key row in state {state}"))
+    .attr("data-kid")
+    .await
+    .unwrap()
+    .unwrap()
 }
 
 async fn timeline_states(c: &Client) -> Vec<String> {
     let mut out = Vec::new();
     for g in c
-        .find_all(Locator::Css("#timeline g.key-row"))
+        .find_all(Locator::Css("#timeline-RS256 g.key-row"))
         .await
         .unwrap()
     {
@@ -94,7 +96,14 @@ async fn admin_signs_in_rotates_the_key_and_sees_it_published() {
     shot(&c, "02-keys-before").await;
 
     // Rotate now, through the confirmation page.
-    click(&c, Locator::LinkText("Rotate now")).await;
+    let es256_active = c
+        .find(Locator::Css("tr[data-alg='ES256'][data-state='active']"))
+        .await
+        .expect("an active ES256 key")
+        .attr("data-kid")
+        .await
+        .unwrap();
+    click(&c, Locator::LinkText("Rotate RS256 now")).await;
     shot(&c, "03-rotate-confirm").await;
     click(&c, Locator::Css("main form button[type='submit']")).await;
     wait_for_path(&c, "/admin/keys").await;
@@ -116,6 +125,17 @@ async fn admin_signs_in_rotates_the_key_and_sees_it_published() {
         kid_in_state(&c, "retiring").await,
         active_before,
         "the old key is still published"
+    );
+    let es256_after = c
+        .find(Locator::Css("tr[data-alg='ES256'][data-state='active']"))
+        .await
+        .expect("an active ES256 key")
+        .attr("data-kid")
+        .await
+        .unwrap();
+    assert_eq!(
+        es256_after, es256_active,
+        "rotating RS256 leaves ES256 alone"
     );
     let timeline_after = timeline_states(&c).await;
     assert_ne!(timeline_after, timeline_before, "the timeline changed");

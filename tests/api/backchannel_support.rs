@@ -30,6 +30,8 @@ pub struct Seen {
     pub attempts: Vec<String>,
     /// Why tokens that did not verify were refused.
     pub rejected: Vec<String>,
+    /// The JWS `alg` of every verified token.
+    pub algs: Vec<String>,
 }
 
 struct ReceiverState {
@@ -125,6 +127,9 @@ async fn receive(
         Ok(claims) => {
             let status = state.status.load(Ordering::SeqCst);
             let mut seen = state.seen.lock().unwrap();
+            if let Ok(h) = jsonwebtoken::decode_header(token) {
+                seen.algs.push(format!("{:?}", h.alg));
+            }
             seen.attempts
                 .push(claims["jti"].as_str().unwrap_or("").to_string());
             if status == 200 {
@@ -154,7 +159,13 @@ fn verify(state: &ReceiverState, token: &str) -> Result<Value, String> {
     let kid = header.kid.ok_or("no kid")?;
     let jwk = state.jwks.find(&kid).ok_or("unknown kid")?;
     let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
-    let mut v = Validation::new(Algorithm::RS256);
+    // The algorithm is the one the JWK names (the key's family), never the header's choice.
+    let alg = jwk
+        .common
+        .key_algorithm
+        .and_then(|a| Algorithm::try_from(a).ok())
+        .ok_or("the JWK names no algorithm")?;
+    let mut v = Validation::new(alg);
     v.set_issuer(&[&state.issuer]);
     // The audience is checked by the test against the client it registered.
     v.validate_aud = false;

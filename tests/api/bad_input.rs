@@ -23,6 +23,8 @@ const ENDPOINTS: &[&str] = &[
     "/admin",
     "/admin/keys",
     "/admin/keys/rotate",
+    "/admin/keys/rotate/ES256",
+    "/admin/keys/rotate/%ff",
     "/admin/keys/%ff/revoke",
     "/admin/clients",
     "/admin/clients/nope",

@@ -1,6 +1,6 @@
 //! Signing keys end to end: the six invariants of DESIGN.md ("Signing keys"), each driven by a test clock on
-//! SQLite and PostgreSQL; the JWKS and discovery endpoints; startup refusal without the right master key; and the
-//! `porta keys` commands.
+//! SQLite and PostgreSQL, for every key family (RS256, ES256, EdDSA) side by side; the JWKS and discovery
+//! endpoints; startup refusal without the right master key; and the `porta keys` commands.
 
 use std::sync::{Arc, Barrier};
 
@@ -12,7 +12,7 @@ use porta::db::Db;
 use porta::db::models::audit;
 use porta::db::models::signing_keys::{self as rows, SigningKey};
 use porta::keys::rotation::{self, Step};
-use porta::keys::{KeyError, KeyGenerator, KeySet, Keys, Timing, lifecycle};
+use porta::keys::{Alg, KeyError, KeyGenerator, KeySet, Keys, Timing, lifecycle};
 
 use crate::helpers::{Backend, TEST_MASTER_KEY, TestDb, spawn_app, test_settings};
 
@@ -67,7 +67,22 @@ fn signing_at(keys: &[SigningKey], t: i64) -> Vec<&str> {
         .collect()
 }
 
-/// Invariant 1 from `from` on, for as long as the table stays as it is: every hour and at each boundary.
+/// Invariant 1 for every family in `keys`.
+fn assert_one_signer_per_family(keys: &[SigningKey], from: i64, horizon: i64) {
+    let families = lifecycle::families(keys);
+    assert!(!families.is_empty(), "no keys at all");
+    for alg in families {
+        let family: Vec<SigningKey> = keys
+            .iter()
+            .filter(|k| k.alg == alg.as_str())
+            .cloned()
+            .collect();
+        assert_one_signer_from(&family, from, horizon);
+    }
+}
+
+/// Invariant 1 from `from` on, for as long as the table of one family stays as it is: every hour and at each
+/// boundary.
 fn assert_one_signer_from(keys: &[SigningKey], from: i64, horizon: i64) {
     let mut instants: Vec<i64> = (from..from + horizon).step_by(HOUR as usize).collect();
     for k in keys {
@@ -104,7 +119,12 @@ fn validation() -> jsonwebtoken::Validation {
 }
 
 fn mint(set: &KeySet, now: i64, ttl: i64) -> String {
-    set.sign(
+    mint_as(set, Alg::Rs256, now, ttl)
+}
+
+fn mint_as(set: &KeySet, alg: Alg, now: i64, ttl: i64) -> String {
+    set.sign_as(
+        alg,
         "JWT",
         &Claims {
             sub: "user-1".into(),
@@ -120,9 +140,9 @@ fn kid_of(token: &str) -> String {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// A long simulation shared by invariants 1 to 3: 200 days of irregular job ticks (one outage of 45 days), manual
-// rotations, an emergency revocation of the active key and one of the next key, tokens minted at ticks and
-// between them.
+// A long simulation shared by invariants 1 to 3, with every family at once: 200 days of irregular job ticks (one
+// outage of 45 days), manual rotations of each family at its own pace, emergency revocations of active and next
+// keys in different families, tokens of every family minted at ticks and between them.
 
 struct Observation {
     at: i64,
@@ -133,6 +153,7 @@ struct Observation {
 
 struct Minted {
     token: String,
+    alg: Alg,
     kid: String,
     iat: i64,
     exp: i64,
@@ -141,7 +162,8 @@ struct Minted {
 struct Trace {
     observations: Vec<Observation>,
     minted: Vec<Minted>,
-    first_kid: String,
+    /// The first key of each family: the one allowed to sign without pre-publication.
+    first_kids: Vec<String>,
     timing: Timing,
     final_rows: Vec<SigningKey>,
     _db: TestDb,
@@ -155,12 +177,19 @@ async fn simulate(b: Backend) -> Trace {
     let clock = TestClock::at_system_time();
     let inst = instance(&tdb, &clock, KeyGenerator::test_pool()).await;
     let timing = inst.keys.timing();
-    let first_kid = inst.keys.current().active_kid().to_string();
+    assert_eq!(
+        inst.keys.algorithms(),
+        Alg::ALL,
+        "the tests run with every family"
+    );
+    let first_kids = Alg::ALL
+        .map(|a| inst.keys.current().active_kid_of(a).to_string())
+        .to_vec();
     let mut rows_now = Arc::new(stored(&inst.db));
     let mut trace = Trace {
         observations: Vec::new(),
         minted: Vec::new(),
-        first_kid,
+        first_kids,
         timing,
         final_rows: Vec::new(),
         _db: tdb,
@@ -168,13 +197,17 @@ async fn simulate(b: Backend) -> Trace {
     let observe = |trace: &mut Trace, rows_now: &Arc<Vec<SigningKey>>| {
         let now = clock.now();
         let set = inst.keys.current();
-        let token = mint(&set, now, TOKEN_TTL);
-        trace.minted.push(Minted {
-            kid: kid_of(&token),
-            token,
-            iat: now,
-            exp: now + TOKEN_TTL,
-        });
+        for alg in Alg::ALL {
+            let token = mint_as(&set, alg, now, TOKEN_TTL);
+            assert_eq!(jsonwebtoken::decode_header(&token).unwrap().alg, alg.jwt());
+            trace.minted.push(Minted {
+                kid: kid_of(&token),
+                alg,
+                token,
+                iat: now,
+                exp: now + TOKEN_TTL,
+            });
+        }
         trace.observations.push(Observation {
             at: now,
             rows: rows_now.clone(),
@@ -184,7 +217,14 @@ async fn simulate(b: Backend) -> Trace {
     observe(&mut trace, &rows_now);
     let end = clock.now() + 200 * DAY;
     let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-    let (mut revoke_active_pending, mut revoke_next_pending) = (false, false);
+    // Emergency revocations still to do: (family, the active key?, from step).
+    let mut revocations = vec![
+        (Alg::Rs256, true, 23),
+        (Alg::Rs256, false, 31),
+        (Alg::Es256, true, 27),
+        (Alg::EdDsa, false, 35),
+        (Alg::EdDsa, true, 50),
+    ];
     let mut step = 0;
     while clock.now() < end {
         step += 1;
@@ -202,22 +242,50 @@ async fn simulate(b: Backend) -> Trace {
         clock.advance(dt - dt / 2);
         inst.keys.tick(&inst.db).await.expect("tick");
         let now = clock.now();
-        if step % 17 == 0 {
-            match inst.keys.rotate_now(&inst.db, Some("test".into())).await {
-                Ok(c) => assert!(c.promoted.is_some() && c.created.len() == 1, "{c:?}"),
-                Err(KeyError::TooEarly { .. }) => {}
-                Err(e) => panic!("rotate now: {e}"),
+        // Each family rotated by hand at its own pace.
+        for (alg, every) in [(Alg::Rs256, 17), (Alg::Es256, 13), (Alg::EdDsa, 19)] {
+            if step % every == 0 {
+                let others = Alg::ALL.map(|a| inst.keys.current().active_kid_of(a).to_string());
+                match inst
+                    .keys
+                    .rotate_now(&inst.db, alg, Some("test".into()))
+                    .await
+                {
+                    Ok(c) => {
+                        assert!(c.promoted.is_some() && c.created.len() == 1, "{c:?}");
+                        for (a, before) in Alg::ALL.iter().zip(&others) {
+                            if *a != alg {
+                                assert_eq!(
+                                    inst.keys.current().active_kid_of(*a),
+                                    before,
+                                    "rotating {alg} moved {a}"
+                                );
+                            }
+                        }
+                    }
+                    Err(KeyError::TooEarly { .. }) => {}
+                    Err(e) => panic!("rotate {alg} now: {e}"),
+                }
             }
         }
-        revoke_active_pending |= step == 23;
-        revoke_next_pending |= step == 31;
         let current = stored(&inst.db);
         // Emergency revocations, at a moment the next key is ready (the emergency that is not is its own test).
-        let next_ready = lifecycle::next_at(&current, now)
-            .is_some_and(|n| n.published_at + timing.prepublication <= now);
-        if revoke_active_pending && next_ready {
-            revoke_active_pending = false;
-            let kid = lifecycle::active_at(&current, now).unwrap().kid.clone();
+        if let Some(i) = revocations.iter().position(|(alg, active, from)| {
+            step >= *from
+                && (!active
+                    || lifecycle::next_at(&current, *alg, now)
+                        .is_some_and(|n| n.published_at + timing.prepublication <= now))
+        }) {
+            let (alg, active, _) = revocations.remove(i);
+            let others = Alg::ALL.map(|a| inst.keys.current().active_kid_of(a).to_string());
+            let kid = if active {
+                lifecycle::active_at(&current, alg, now)
+                    .unwrap()
+                    .kid
+                    .clone()
+            } else {
+                lifecycle::next_at(&current, alg, now).unwrap().kid.clone()
+            };
             let c = inst
                 .keys
                 .revoke(
@@ -229,30 +297,51 @@ async fn simulate(b: Backend) -> Trace {
                 .await
                 .unwrap();
             assert_eq!(c.revoked.as_deref(), Some(kid.as_str()));
-            assert!(c.promoted.is_some() && !c.early_activation, "{c:?}");
-            assert_ne!(inst.keys.current().active_kid(), kid);
-        } else if revoke_next_pending {
-            revoke_next_pending = false;
-            let kid = lifecycle::next_at(&current, now).unwrap().kid.clone();
-            let c = inst
-                .keys
-                .revoke(&inst.db, kid, "test: leaked".into(), None)
-                .await
-                .unwrap();
             assert_eq!(
                 c.created.len(),
                 1,
-                "a new next key replaces the revoked one: {c:?}"
+                "a new next key replaces the one consumed: {c:?}"
             );
+            let created = row(&stored(&inst.db), &c.created[0]).clone();
+            assert_eq!(
+                created.alg,
+                alg.as_str(),
+                "the replacement is of the revoked key's family"
+            );
+            if active {
+                assert!(c.promoted.is_some() && !c.early_activation, "{c:?}");
+                assert_ne!(inst.keys.current().active_kid_of(alg), kid);
+            }
+            // Revoking in one family leaves the others alone.
+            for (a, before) in Alg::ALL.iter().zip(&others) {
+                if *a != alg {
+                    assert_eq!(
+                        inst.keys.current().active_kid_of(*a),
+                        before,
+                        "revoking in {alg} moved {a}"
+                    );
+                }
+            }
         }
         rows_now = Arc::new(stored(&inst.db));
         observe(&mut trace, &rows_now);
     }
-    let all = stored(&inst.db);
     assert!(
-        all.len() >= 8,
-        "the simulation rotated several times: {all:#?}"
+        revocations.is_empty(),
+        "every revocation happened: {revocations:?}"
     );
+    let all = stored(&inst.db);
+    for alg in Alg::ALL {
+        let n = all.iter().filter(|k| k.alg == alg.as_str()).count();
+        assert!(
+            n >= 8,
+            "the simulation rotated {alg} several times: {all:#?}"
+        );
+        assert!(
+            all.iter()
+                .any(|k| k.alg == alg.as_str() && k.revoked_at.is_some())
+        );
+    }
     assert!(all.iter().any(|k| k.revoked_at.is_some()));
     trace.final_rows = all;
     trace
@@ -263,13 +352,21 @@ fn row<'a>(rows: &'a [SigningKey], kid: &str) -> &'a SigningKey {
 }
 
 both_backends! {
-    // Invariant 1: after bootstrap there is exactly one active key at every instant.
+    // Invariant 1: after bootstrap there is exactly one active key per family at every instant.
     async fn invariant_1_exactly_one_active_key(b: Backend) {
         let trace = simulate(b).await;
         for obs in &trace.observations {
-            assert_one_signer_from(&obs.rows, obs.at, 90 * DAY);
-            let derived = lifecycle::active_at(&obs.rows, obs.at).unwrap();
-            assert_eq!(obs.set.active_kid(), derived.kid, "the in-memory signer is the derived one at {}", obs.at);
+            assert_one_signer_per_family(&obs.rows, obs.at, 90 * DAY);
+            assert_eq!(lifecycle::families(&obs.rows), Alg::ALL);
+            for alg in Alg::ALL {
+                let derived = lifecycle::active_at(&obs.rows, alg, obs.at).unwrap();
+                assert_eq!(obs.set.active_kid_of(alg), derived.kid, "the in-memory {alg} signer is the derived one at {}", obs.at);
+                assert_eq!(derived.alg, alg.as_str());
+            }
+        }
+        // Every token was signed by a key of the family asked for.
+        for t in &trace.minted {
+            assert_eq!(row(&trace.final_rows, &t.kid).alg, t.alg.as_str());
         }
     }
 
@@ -300,13 +397,13 @@ both_backends! {
     async fn invariant_3_prepublication_before_signing(b: Backend) {
         let trace = simulate(b).await;
         let p = trace.timing.prepublication;
-        for k in trace.final_rows.iter().filter(|k| k.kid != trace.first_kid) {
+        for k in trace.final_rows.iter().filter(|k| !trace.first_kids.contains(&k.kid)) {
             if k.revoked_at.is_some_and(|r| r <= k.activates_at) {
                 continue; // revoked while next: never signed
             }
             assert!(k.activates_at - k.published_at >= p, "{} activates too early: {k:?}", k.kid);
         }
-        for t in trace.minted.iter().filter(|t| t.kid != trace.first_kid) {
+        for t in trace.minted.iter().filter(|t| !trace.first_kids.contains(&t.kid)) {
             let k = row(&trace.final_rows, &t.kid);
             assert!(k.published_at + p <= t.iat, "{} signed at {} but was published at {}", t.kid, t.iat, k.published_at);
             // Every JWKS served during the pre-publication time before signing already held the key.
@@ -342,6 +439,7 @@ both_backends! {
                             generator: &generator,
                             bits: 2048,
                             timing: Timing::from_settings(&settings.keys),
+                            algorithms: &Alg::ALL,
                         };
                         barrier.wait();
                         rotation::ensure(&mut conn, &ctx, now)
@@ -354,21 +452,22 @@ both_backends! {
         // Bootstrap race on the empty table.
         let results = race(clock.now());
         assert_eq!(results.iter().filter(|c| !c.created.is_empty()).count(), 1, "{results:?}");
-        assert_eq!(stored(&db).len(), 2);
-        // Scheduled rotation races, three rounds: each at the instant the next key starts signing.
+        assert_eq!(stored(&db).len(), 2 * 3, "an active and a next key per family");
+        // Scheduled rotation races, three rounds: each at the instant the next keys start signing (every family
+        // was bootstrapped at once, so all three rotate together).
         for round in 1..=3 {
-            let next = lifecycle::next_at(&stored(&db), clock.now()).unwrap().activates_at;
+            let next = lifecycle::next_at(&stored(&db), Alg::Es256, clock.now()).unwrap().activates_at;
             clock.set(next);
             let results = race(clock.now());
             let winners: Vec<_> = results.iter().filter(|c| !c.created.is_empty()).collect();
             assert_eq!(winners.len(), 1, "round {round}: {results:?}");
-            assert_eq!(winners[0].created.len(), 1);
+            assert_eq!(winners[0].created.len(), 3, "one new key per family");
             let all = stored(&db);
-            assert_eq!(all.len(), 2 + round, "round {round}");
-            assert_one_signer_from(&all, clock.now(), 90 * DAY);
+            assert_eq!(all.len(), 3 * (2 + round), "round {round}");
+            assert_one_signer_per_family(&all, clock.now(), 90 * DAY);
         }
         let rotations = audit_actions(&db).iter().filter(|e| e.action == "key.rotate").count();
-        assert_eq!(rotations, 3, "one audit row per rotation");
+        assert_eq!(rotations, 3 * 3, "one audit row per rotation and family");
     }
 
     // Invariant 6: a crash at any step of a rotation leaves a state that satisfies 1 to 4 on restart. Each
@@ -383,14 +482,16 @@ both_backends! {
         let timing = Timing::from_settings(&settings.keys);
         let db = Db::connect(&settings.database_url, 1).unwrap();
         #[derive(Clone, Copy, Debug)]
-        enum Op { Bootstrap, Scheduled, RotateNow, RevokeActive, RevokeNext }
+        enum Op { Bootstrap, Scheduled, RotateNow(Alg), RevokeActive(Alg), RevokeNext(Alg) }
         // Puts the table in the state before `op`, then returns the instant to run it at.
         let scenarios = [
             (Op::Bootstrap, 0),
             (Op::Scheduled, 0),
-            (Op::RotateNow, 0),
-            (Op::RevokeActive, 0),
-            (Op::RevokeNext, 0),
+            (Op::RotateNow(Alg::Rs256), 0),
+            (Op::RotateNow(Alg::EdDsa), 0),
+            (Op::RevokeActive(Alg::Rs256), 0),
+            (Op::RevokeActive(Alg::Es256), 0),
+            (Op::RevokeNext(Alg::EdDsa), 0),
             // Later in life: the scheduled rotation that also erases a retired private key.
             (Op::Scheduled, 2),
         ];
@@ -405,27 +506,27 @@ both_backends! {
                     let case_settings = test_settings(&tdb_case);
                     open_db(&case_settings).await;
                     let case_db = Db::connect(&case_settings.database_url, 1).unwrap();
-                    let ctx = rotation::Ctx { master: &master, generator: &generator, bits: 2048, timing };
+                    let ctx = rotation::Ctx { master: &master, generator: &generator, bits: 2048, timing, algorithms: &Alg::ALL };
                     let mut now = clock.now();
                     if !matches!(op, Op::Bootstrap) {
                         rotation::ensure(&mut case_db.conn().unwrap(), &ctx, now).unwrap();
                         for _ in 0..extra_rotations {
-                            now = lifecycle::next_at(&stored(&case_db), now).unwrap().activates_at + 8 * DAY;
+                            now = lifecycle::next_at(&stored(&case_db), Alg::Rs256, now).unwrap().activates_at + 8 * DAY;
                             rotation::ensure(&mut case_db.conn().unwrap(), &ctx, now).unwrap();
                         }
                         now += DAY;
                         if matches!(op, Op::Scheduled) {
-                            now = lifecycle::next_at(&stored(&case_db), now).unwrap().activates_at;
+                            now = lifecycle::next_at(&stored(&case_db), Alg::Rs256, now).unwrap().activates_at;
                         }
                     }
                     let before = stored(&case_db);
                     // A token signed before the crash must still verify after restart (invariant 2).
-                    let token = if before.is_empty() {
-                        None
+                    let tokens: Vec<String> = if before.is_empty() {
+                        Vec::new()
                     } else {
                         let k = Keys::new(master.clone(), Arc::new(TestClock::new(now)), generator.clone(), &case_settings);
                         k.load_rows(&before, now).unwrap();
-                        Some(mint(&k.current(), now, DAY))
+                        Alg::ALL.iter().map(|&a| mint_as(&k.current(), a, now, DAY)).collect()
                     };
                     let target = step_index;
                     let url = case_settings.database_url.clone();
@@ -433,7 +534,7 @@ both_backends! {
                     let outcome = std::thread::spawn(move || {
                         let db = Db::connect(&url, 1).unwrap();
                         let mut conn = db.conn().unwrap();
-                        let ctx = rotation::Ctx { master: &m, generator: &g, bits: 2048, timing };
+                        let ctx = rotation::Ctx { master: &m, generator: &g, bits: 2048, timing, algorithms: &Alg::ALL };
                         let mut seen = 0;
                         let mut observe = |s: &Step| {
                             seen += 1;
@@ -448,13 +549,13 @@ both_backends! {
                         let rows_now = rows::all(&mut conn).unwrap();
                         match op {
                             Op::Bootstrap | Op::Scheduled => rotation::ensure_observed(&mut conn, &ctx, now, &mut observe),
-                            Op::RotateNow => rotation::rotate_now_observed(&mut conn, &ctx, now, Some("test"), &mut observe),
-                            Op::RevokeActive => {
-                                let kid = lifecycle::active_at(&rows_now, now).unwrap().kid.clone();
+                            Op::RotateNow(alg) => rotation::rotate_now_observed(&mut conn, &ctx, alg, now, Some("test"), &mut observe),
+                            Op::RevokeActive(alg) => {
+                                let kid = lifecycle::active_at(&rows_now, alg, now).unwrap().kid.clone();
                                 rotation::revoke_observed(&mut conn, &ctx, &kid, "test", now, Some("test"), &mut observe)
                             }
-                            Op::RevokeNext => {
-                                let kid = lifecycle::next_at(&rows_now, now).unwrap().kid.clone();
+                            Op::RevokeNext(alg) => {
+                                let kid = lifecycle::next_at(&rows_now, alg, now).unwrap().kid.clone();
                                 rotation::revoke_observed(&mut conn, &ctx, &kid, "test", now, Some("test"), &mut observe)
                             }
                         }
@@ -478,18 +579,24 @@ both_backends! {
                         .await
                         .unwrap_or_else(|e| panic!("{op:?} step {step_index} kill={kill}: restart failed: {e:#}"));
                     let all = stored(&case_db);
-                    assert_one_signer_from(&all, now, 90 * DAY);
+                    assert_one_signer_per_family(&all, now, 90 * DAY);
+                    assert_eq!(lifecycle::families(&all), Alg::ALL);
                     let set = restarted.current();
                     assert!(set.can_sign());
-                    if let Some(token) = &token {
+                    for token in &tokens {
                         let kid = kid_of(token);
                         if row(&all, &kid).revoked_at.is_none() {
                             set.verify::<Claims>(token, &validation()).expect("a token from before the crash verifies");
                         }
                     }
-                    for k in all.iter().skip(1) {
-                        if k.revoked_at.is_none() && !(matches!(op, Op::RevokeActive) && k.activates_at == now) {
-                            assert!(k.activates_at - k.published_at >= timing.prepublication, "{k:?}");
+                    for alg in Alg::ALL {
+                        // The first key of each family signs at once; a promotion after revoking an active key
+                        // may be early (flagged); every other key was pre-published.
+                        for k in all.iter().filter(|k| k.alg == alg.as_str()).skip(1) {
+                            let revoked_here = matches!(op, Op::RevokeActive(a) if a == alg);
+                            if k.revoked_at.is_none() && !(revoked_here && k.activates_at == now) {
+                                assert!(k.activates_at - k.published_at >= timing.prepublication, "{k:?}");
+                            }
                         }
                     }
                     for v in lifecycle::view(&all, now, &timing) {
@@ -520,7 +627,7 @@ both_backends! {
         assert!(etag.starts_with('"') && !etag.starts_with("W/"), "strong ETag: {etag}");
         let body: serde_json::Value = res.json().await.unwrap();
         let kids: Vec<String> = body["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap().to_string()).collect();
-        assert_eq!(kids.len(), 2, "active and next");
+        assert_eq!(kids.len(), 2 * 3, "active and next, per family");
         let res = app.client.get(app.url("/jwks.json")).header("If-None-Match", &etag).send().await.unwrap();
         assert_eq!(res.status(), 304);
         assert_eq!(res.headers()["etag"], etag.as_str());
@@ -531,7 +638,7 @@ both_backends! {
 
         let before = app.state.keys.current().active_kid().to_string();
         app.clock.advance(DAY);
-        let changes = app.state.keys.rotate_now(&app.state.db, Some("admin".into())).await.unwrap();
+        let changes = app.state.keys.rotate_now(&app.state.db, Alg::Rs256, Some("admin".into())).await.unwrap();
         let after = app.state.keys.current().active_kid().to_string();
         assert_ne!(after, before);
         assert_eq!(changes.promoted.as_deref(), Some(after.as_str()));
@@ -539,7 +646,7 @@ both_backends! {
         assert_eq!(res.status(), 200, "the key set changed");
         let body: serde_json::Value = res.json().await.unwrap();
         let kids: Vec<&str> = body["keys"].as_array().unwrap().iter().map(|k| k["kid"].as_str().unwrap()).collect();
-        assert!(kids.contains(&before.as_str()) && kids.contains(&after.as_str()) && kids.len() == 3, "{kids:?}");
+        assert!(kids.contains(&before.as_str()) && kids.contains(&after.as_str()) && kids.len() == 7, "{kids:?}");
         let token = app.state.keys.current().sign("JWT", &Claims { sub: "u".into(), iat: 0, exp: 0 }).unwrap();
         assert_eq!(kid_of(&token), after);
         let ready: serde_json::Value = app.client.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
@@ -551,21 +658,21 @@ both_backends! {
     async fn scheduled_rotation_through_the_job(b: Backend) {
         let app = spawn_app(b).await;
         let first = app.state.keys.current().active_kid().to_string();
-        let next = lifecycle::next_at(&stored(&app.state.db), app.clock.now()).unwrap().clone();
+        let next = lifecycle::next_at(&stored(&app.state.db), Alg::Rs256, app.clock.now()).unwrap().clone();
         porta::jobs::run_once(&app.state).await;
-        assert_eq!(stored(&app.state.db).len(), 2, "nothing due yet");
+        assert_eq!(stored(&app.state.db).len(), 2 * 3, "nothing due yet");
         app.clock.set(next.activates_at);
         assert_eq!(app.state.keys.current().active_kid(), next.kid, "the switch needs no reload");
         porta::jobs::keys_tick(&app.state, app.clock.now()).await.unwrap();
         let all = stored(&app.state.db);
-        assert_eq!(all.len(), 3);
-        let newest = lifecycle::next_at(&all, app.clock.now()).unwrap();
+        assert_eq!(all.len(), 3 * 3, "every family bootstrapped at once rotates at once");
+        let newest = lifecycle::next_at(&all, Alg::Rs256, app.clock.now()).unwrap();
         assert_eq!(newest.activates_at, next.activates_at + app.state.keys.timing().rotation_period);
         assert!(app.state.keys.current().published_kids().any(|k| k == newest.kid), "reloaded after the change");
         assert!(app.state.keys.current().published_kids().any(|k| k == first), "the previous key is retiring");
         let audit = audit_actions(&app.state.db);
-        assert_eq!(audit.iter().filter(|e| e.action == "key.rotate").count(), 1);
-        assert_eq!(audit.iter().filter(|e| e.action == "key.bootstrap").count(), 1);
+        assert_eq!(audit.iter().filter(|e| e.action == "key.rotate").count(), 3, "one per family");
+        assert_eq!(audit.iter().filter(|e| e.action == "key.bootstrap").count(), 3);
         // A week and a day later the previous key is retired: out of the JWKS, private key erased.
         app.clock.advance(app.state.keys.timing().retire_after + DAY);
         porta::jobs::run_once(&app.state).await;
@@ -573,7 +680,7 @@ both_backends! {
         assert!(row(&stored(&app.state.db), &first).sealed_private.is_none());
     }
 
-    // Discovery: `issuer` exactly as configured, the JWKS URI, RS256.
+    // Discovery: `issuer` exactly as configured, the JWKS URI, every enabled family.
     async fn discovery_document(b: Backend) {
         let app = spawn_app(b).await;
         let res = app.client.get(app.url("/.well-known/openid-configuration")).send().await.unwrap();
@@ -582,7 +689,7 @@ both_backends! {
         let doc: serde_json::Value = res.json().await.unwrap();
         assert_eq!(doc["issuer"], app.state.settings.issuer.as_str());
         assert_eq!(doc["jwks_uri"], app.url("/jwks.json"));
-        assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
+        assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256", "ES256", "EdDSA"]));
         assert_eq!(doc["subject_types_supported"], serde_json::json!(["public"]));
     }
 
@@ -619,7 +726,7 @@ both_backends! {
         let clock = TestClock::at_system_time();
         let inst = instance(&tdb, &clock, KeyGenerator::test_pool()).await;
         clock.advance(DAY);
-        inst.keys.rotate_now(&inst.db, None).await.unwrap();
+        inst.keys.rotate_now(&inst.db, Alg::Rs256, None).await.unwrap();
         let active = inst.keys.current().active_kid().to_string();
         clock.advance(60);
         let c = inst.keys.revoke(&inst.db, active.clone(), "stolen".into(), Some("ops".into())).await.unwrap();
@@ -647,7 +754,7 @@ both_backends! {
         clock.advance(-2 * DAY);
         let inst = instance(&tdb, &clock, KeyGenerator::test_pool()).await;
         let [old_active, old_next] = [inst.keys.current().active_kid().to_string(),
-            lifecycle::next_at(&stored(&inst.db), clock.now()).unwrap().kid.clone()];
+            lifecycle::next_at(&stored(&inst.db), Alg::Rs256, clock.now()).unwrap().kid.clone()];
         let config = tdb.dir.path().join("porta.toml");
         std::fs::write(&config, format!("database_url = \"{}\"\nmaster_key_file = \"{}\"\n", tdb.url, key_file.display())).unwrap();
         let porta = |args: &[&str]| {
@@ -662,11 +769,14 @@ both_backends! {
             String::from_utf8(out.stdout).unwrap()
         };
         let list: serde_json::Value = serde_json::from_str(&porta(&["keys", "list", "--json"])).unwrap();
-        let states: Vec<(&str, &str)> = list.as_array().unwrap().iter()
-            .map(|k| (k["kid"].as_str().unwrap(), k["state"].as_str().unwrap())).collect();
-        assert_eq!(states, [(old_next.as_str(), "next"), (old_active.as_str(), "active")]);
+        let states: Vec<(&str, &str, &str)> = list.as_array().unwrap().iter()
+            .map(|k| (k["alg"].as_str().unwrap(), k["kid"].as_str().unwrap(), k["state"].as_str().unwrap())).collect();
+        // Grouped by family, RS256 first, newest first within each.
+        assert_eq!(&states[..2], [("RS256", old_next.as_str(), "next"), ("RS256", old_active.as_str(), "active")]);
+        assert_eq!(states.iter().map(|s| s.0).collect::<Vec<_>>(), ["RS256", "RS256", "ES256", "ES256", "EdDSA", "EdDSA"]);
         let text = porta(&["keys", "list"]);
-        assert!(text.contains("REMOVAL DUE") && text.contains(&old_active), "{text}");
+        assert!(text.contains("REMOVAL DUE") && text.contains("ALG") && text.contains(&old_active), "{text}");
+        assert!(text.lines().any(|l| l.contains("EdDSA") && l.contains("active")), "{text}");
 
         let rotated: serde_json::Value = serde_json::from_str(&porta(&["keys", "rotate", "--json"])).unwrap();
         assert_eq!(rotated["promoted"], old_next.as_str());
@@ -679,6 +789,33 @@ both_backends! {
         // The running instance picks the change up at its next reload; the old key still verifies meanwhile.
         inst.keys.reload(&inst.db).await.unwrap();
         assert!(inst.keys.current().published_kids().any(|k| k == old_active));
+
+        // Rotating one family by name leaves the others alone.
+        let active = |alg: Alg| lifecycle::active_at(&stored(&inst.db), alg, porta::clock::SystemClock.now()).unwrap().kid.clone();
+        let (es_before, ed_before) = (active(Alg::Es256), active(Alg::EdDsa));
+        let rotated: serde_json::Value = serde_json::from_str(&porta(&["keys", "rotate", "--alg", "ES256", "--json"])).unwrap();
+        let es_now = rotated["promoted"].as_str().unwrap().to_string();
+        assert_eq!(row(&stored(&inst.db), &es_now).alg, "ES256");
+        assert_ne!(es_now, es_before);
+        assert_eq!(active(Alg::Es256), es_now);
+        assert_eq!(active(Alg::EdDsa), ed_before);
+        assert_eq!(active(Alg::Rs256), old_next);
+        // Revoking the active EdDSA key promotes the next EdDSA key at once and touches nothing else.
+        let revoked: serde_json::Value =
+            serde_json::from_str(&porta(&["keys", "revoke", &ed_before, "--reason", "test", "--json"])).unwrap();
+        let ed_now = revoked["promoted"].as_str().unwrap().to_string();
+        assert_eq!(row(&stored(&inst.db), &ed_now).alg, "EdDSA");
+        assert_eq!(active(Alg::EdDsa), ed_now);
+        assert_eq!((active(Alg::Es256), active(Alg::Rs256)), (es_now.clone(), old_next.clone()));
+        let bad = assert_cmd::Command::cargo_bin("porta").unwrap()
+            .current_dir(tdb.dir.path())
+            .env_remove("PORTA_DATABASE_URL").env_remove("PORTA_CONFIG").env_remove("PORTA_MASTER_KEY")
+            .arg("--config").arg(&config)
+            .args(["keys", "rotate", "--alg", "HS256"])
+            .output()
+            .unwrap();
+        assert!(!bad.status.success());
+        assert!(String::from_utf8_lossy(&bad.stderr).contains("RS256, ES256 or EdDSA"));
 
         let out = porta(&["keys", "revoke", &old_active, "--reason", "laptop stolen"]);
         assert!(out.contains("revoked"), "{out}");
@@ -726,6 +863,8 @@ fn removed_and_unknown_keys_do_not_verify() {
                 superseded_at: (i == 0).then_some(2_000_000),
                 revoked_at: None,
                 revoke_reason: None,
+                public_x: None,
+                public_y: None,
             }
         })
         .collect();

@@ -89,7 +89,7 @@ both_backends! {
         let k = &app.state.settings.keys;
         app.clock.advance((2 * k.jwks_max_age + k.key_refresh_interval).as_secs() as i64 + 120);
         let before = app.state.keys.current().active_kid().to_string();
-        app.state.keys.rotate_now(&app.state.db, None).await.expect("rotate");
+        app.state.keys.rotate_now(&app.state.db, porta::keys::Alg::Rs256, None).await.expect("rotate");
         assert_ne!(app.state.keys.current().active_kid(), before);
         assert!(signed_in(&app, &browser, &client_id).await);
 

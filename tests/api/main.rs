@@ -26,6 +26,7 @@ mod device_support;
 mod dpop;
 mod faults;
 mod hardening;
+mod key_families;
 mod keys;
 mod login;
 mod logout;

@@ -1,6 +1,7 @@
 //! APIs with their own scopes and audiences: `client_credentials` gets exactly the allowed API scopes it asks
 //! for, and `examples/resource_server.rs` (run in-process over real HTTP) accepts Porta's access tokens for it
-//! and refuses the wrong audience, a missing scope, an expired token and a forged signature.
+//! and refuses the wrong audience, a missing scope, an expired token and a forged signature; ES256 and EdDSA
+//! access tokens verify with the algorithm of their JWK.
 
 use std::sync::Arc;
 
@@ -167,6 +168,27 @@ both_backends! {
         header["kid"] = "made-up".into();
         let unknown = format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap()), parts[1], parts[2]);
         assert_eq!(call(&api, reqwest::Method::GET, Some(&unknown)).await.0, StatusCode::UNAUTHORIZED);
+
+        // Access tokens of the other families verify too, with the algorithm their JWK names; a header that
+        // names another family's algorithm for the same kid is refused.
+        for alg in ["ES256", "EdDSA"] {
+            let id = f.service.client_id.clone();
+            setup(&f, move |c, a, now| {
+                let change = clients::ClientUpdate { access_token_alg: Some(alg.into()), ..Default::default() };
+                clients::update(c, &id, &change, a, now)
+            }).await;
+            let (_, body) = service_token(&f, &[("scope", "items:read")]).await;
+            let t = body["access_token"].as_str().unwrap();
+            assert_eq!(format!("{:?}", jsonwebtoken::decode_header(t).unwrap().alg), alg);
+            assert_eq!(call(&api, reqwest::Method::GET, Some(t)).await.0, StatusCode::OK, "{alg}");
+            let p: Vec<&str> = t.split('.').collect();
+            let mut h = serde_json::from_slice::<serde_json::Value>(&URL_SAFE_NO_PAD.decode(p[0]).unwrap()).unwrap();
+            h["alg"] = "RS256".into();
+            let switched = format!("{}.{}.{}", URL_SAFE_NO_PAD.encode(serde_json::to_vec(&h).unwrap()), p[1], p[2]);
+            let (s, challenge) = call(&api, reqwest::Method::GET, Some(&switched)).await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED, "{alg}");
+            assert!(challenge.contains("the token's alg is not its key's algorithm"), "{challenge}");
+        }
 
         // Expired: the test clock moves past the access token's lifetime.
         f.app.clock.advance(f.app.state.settings.tokens.access_token_ttl.as_secs() as i64 + 10);

@@ -1,4 +1,5 @@
-//! The `signing_keys` table: one row per RSA key, public members in clear, the private key sealed (or erased, once
+//! The `signing_keys` table: one row per key of any family (`alg`), public members in clear (`n`, `e` for RSA;
+//! `x`, `y` for EC, `x` for Ed25519), the private key sealed (or erased, once
 //! retired or revoked), and the timestamps the lifecycle is derived from (see `keys::lifecycle`).
 
 use std::fmt;
@@ -25,12 +26,15 @@ pub struct SigningKey {
     pub superseded_at: Option<i64>,
     pub revoked_at: Option<i64>,
     pub revoke_reason: Option<String>,
+    pub public_x: Option<String>,
+    pub public_y: Option<String>,
 }
 
 impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SigningKey")
             .field("kid", &self.kid)
+            .field("alg", &self.alg)
             .field("bits", &self.bits)
             .field("sealed", &self.sealed_private.is_some())
             .field("published_at", &self.published_at)
@@ -56,6 +60,8 @@ pub struct NewSigningKey<'a> {
     pub published_at: i64,
     pub activates_at: i64,
     pub superseded_at: Option<i64>,
+    pub public_x: Option<&'a str>,
+    pub public_y: Option<&'a str>,
 }
 
 /// Every key, oldest activation first.

@@ -4,6 +4,10 @@
 //! re-reads the table and decides again, so instances acting at the same moment produce one change
 //! (invariant 5). A crash anywhere before the commit leaves the previous, valid table (invariant 6).
 //!
+//! Every key family (`keys.algorithms`) is its own chain: `ensure` completes each enabled family, `rotate_now`
+//! rotates one family, `revoke` replaces the revoked key within its family and leaves the others alone. A family
+//! that is no longer enabled is left as it is (its keys keep verifying until revoked) and never grows.
+//!
 //! RSA generation is slow, so keys are generated before the transaction, from a first unlocked read; a
 //! transaction that finds it needs more keys than it was given (the table moved meanwhile) rolls back and the
 //! caller generates again. Unused keys are dropped: they were never stored.
@@ -13,6 +17,7 @@ use diesel::RunQueryDsl;
 mod audit;
 
 use super::KeyError;
+use super::alg::Alg;
 use super::generate::{GeneratedKey, KeyGenerator};
 use super::lifecycle::{self, KeyState, Timing};
 use super::master::MasterKey;
@@ -73,6 +78,19 @@ pub struct Ctx<'a> {
     pub generator: &'a KeyGenerator,
     pub bits: usize,
     pub timing: Timing,
+    /// The enabled families (`keys.algorithms`); RS256 is always among them.
+    pub algorithms: &'a [Alg],
+}
+
+impl Changes {
+    /// Adds what another family's change did.
+    fn merge(&mut self, other: Changes) {
+        self.created.extend(other.created);
+        self.promoted = self.promoted.take().or(other.promoted);
+        self.revoked = self.revoked.take().or(other.revoked);
+        self.erased.extend(other.erased);
+        self.early_activation |= other.early_activation;
+    }
 }
 
 /// Makes the table whole at `now`: an active key and a scheduled next key, retired private keys erased. On an
@@ -90,51 +108,66 @@ pub fn ensure_observed(
     observe: &mut dyn FnMut(&Step) -> Result<(), KeyError>,
 ) -> Result<Changes, KeyError> {
     let current = rows::all(conn)?;
-    if lifecycle::keys_needed(&current, now) == 0
+    let needed: Vec<(Alg, usize)> = ctx
+        .algorithms
+        .iter()
+        .map(|&a| (a, lifecycle::keys_needed(&current, a, now)))
+        .collect();
+    if needed.iter().all(|(_, n)| *n == 0)
         && lifecycle::to_erase(&current, now, &ctx.timing).is_empty()
     {
         return Ok(Changes::default());
     }
-    with_candidates(
-        conn,
-        ctx,
-        lifecycle::keys_needed(&current, now),
-        |c, candidates| {
-            locked(c, observe, |c, rows_now, observe| {
-                let mut changes = Changes::default();
-                erase_retired(c, rows_now, now, &ctx.timing, &mut changes, observe)?;
-                complete(c, ctx, candidates, now, &mut changes, observe)?;
-                audit::audit_changes(c, &changes, None, "scheduled", now, observe)?;
-                Ok(changes)
-            })
-        },
-    )
+    with_candidates(conn, ctx, &needed, |c, candidates| {
+        locked(c, observe, |c, rows_now, observe| {
+            let mut erased = Changes::default();
+            erase_retired(c, rows_now, now, &ctx.timing, &mut erased, observe)?;
+            audit::audit_changes(c, &erased, None, "scheduled", now, observe)?;
+            let mut changes = erased;
+            // One audit row per family, so each says what happened to its chain.
+            for &alg in ctx.algorithms {
+                let mut family = Changes::default();
+                complete(c, ctx, alg, candidates, now, &mut family, observe)?;
+                audit::audit_changes(c, &family, None, &format!("scheduled, {alg}"), now, observe)?;
+                changes.merge(family);
+            }
+            Ok(changes)
+        })
+    })
 }
 
-/// Promotes the published next key at once and schedules a new next key (`porta keys rotate`). Refused while the
-/// next key has been published for less than the pre-publication time: relying parties might not know it yet.
+/// Promotes the published next key of family `alg` at once and schedules a new next key (`porta keys rotate`).
+/// Refused while the next key has been published for less than the pre-publication time: relying parties might
+/// not know it yet.
 pub fn rotate_now(
     conn: &mut AnyConnection,
     ctx: &Ctx<'_>,
+    alg: Alg,
     now: i64,
     actor: Actor<'_>,
 ) -> Result<Changes, KeyError> {
-    rotate_now_observed(conn, ctx, now, actor, &mut no_observer())
+    rotate_now_observed(conn, ctx, alg, now, actor, &mut no_observer())
 }
 
 /// `rotate_now`, reporting each step to `observe`.
 pub fn rotate_now_observed(
     conn: &mut AnyConnection,
     ctx: &Ctx<'_>,
+    alg: Alg,
     now: i64,
     actor: Actor<'_>,
     observe: &mut dyn FnMut(&Step) -> Result<(), KeyError>,
 ) -> Result<Changes, KeyError> {
+    if !ctx.algorithms.contains(&alg) {
+        return Err(KeyError::Invalid(format!(
+            "{alg} is not in keys.algorithms; enable it before rotating its keys"
+        )));
+    }
     let current = rows::all(conn)?;
     // Refuse before generating anything when the answer is already known; checked again under the lock.
-    if let Some(next) = lifecycle::next_at(&current, now) {
+    if let Some(next) = lifecycle::next_at(&current, alg, now) {
         let ready_at = next.published_at.saturating_add(ctx.timing.prepublication);
-        if ready_at > now && lifecycle::active_at(&current, now).is_some() {
+        if ready_at > now && lifecycle::active_at(&current, alg, now).is_some() {
             return Err(KeyError::TooEarly {
                 kid: next.kid.clone(),
                 ready_at,
@@ -142,17 +175,17 @@ pub fn rotate_now_observed(
         }
     }
     // The promotion consumes the next key; its replacement plus whatever else is missing is needed.
-    let needed = 1 + lifecycle::keys_needed(&current, now);
-    with_candidates(conn, ctx, needed, |c, candidates| {
+    let needed = 1 + lifecycle::keys_needed(&current, alg, now);
+    with_candidates(conn, ctx, &[(alg, needed)], |c, candidates| {
         locked(c, observe, |c, rows_now, observe| {
             let mut changes = Changes::default();
             erase_retired(c, rows_now, now, &ctx.timing, &mut changes, observe)?;
-            // Bring the table to "active + next" first (a no-op normally), then promote.
-            complete(c, ctx, candidates, now, &mut changes, observe)?;
+            // Bring the family to "active + next" first (a no-op normally), then promote.
+            complete(c, ctx, alg, candidates, now, &mut changes, observe)?;
             let rows_now = rows::all(c)?;
             let (Some(active), Some(next)) = (
-                lifecycle::active_at(&rows_now, now),
-                lifecycle::next_at(&rows_now, now),
+                lifecycle::active_at(&rows_now, alg, now),
+                lifecycle::next_at(&rows_now, alg, now),
             ) else {
                 return Err(KeyError::Inconsistent(
                     "no active and next key after completing the table".into(),
@@ -170,16 +203,17 @@ pub fn rotate_now_observed(
             rows::set_superseded(c, &active_kid, now)?;
             changes.promoted = Some(next_kid.clone());
             observe(&Step::Promoted(next_kid))?;
-            complete(c, ctx, candidates, now, &mut changes, observe)?;
-            audit::audit_changes(c, &changes, actor, "manual", now, observe)?;
+            complete(c, ctx, alg, candidates, now, &mut changes, observe)?;
+            audit::audit_changes(c, &changes, actor, &format!("manual, {alg}"), now, observe)?;
             Ok(changes)
         })
     })
 }
 
 /// Emergency removal of `kid` (`porta keys revoke`): out of the JWKS at once, private key erased. If it was the
-/// active key, the published next key signs at once and a new next key is scheduled; if it was the next key, a
-/// new next key replaces it.
+/// active key, the published next key of its family signs at once and a new next key is scheduled; if it was the
+/// next key, a new next key replaces it. Other families are left alone; a family no longer enabled is not
+/// replenished.
 pub fn revoke(
     conn: &mut AnyConnection,
     ctx: &Ctx<'_>,
@@ -208,13 +242,20 @@ pub fn revoke_observed(
         ));
     }
     let mut simulated = rows::all(conn)?;
-    match simulated.iter_mut().find(|k| k.kid == kid) {
+    let alg = match simulated.iter_mut().find(|k| k.kid == kid) {
         None => return Err(KeyError::NotFound(kid.to_string())),
         Some(k) if k.revoked_at.is_some() => return Err(KeyError::AlreadyRevoked(kid.to_string())),
-        Some(k) => k.revoked_at = Some(now),
-    }
-    let needed = lifecycle::keys_needed(&simulated, now);
-    with_candidates(conn, ctx, needed, |c, candidates| {
+        Some(k) => {
+            k.revoked_at = Some(now);
+            Alg::parse(&k.alg)
+        }
+    };
+    let family = alg.filter(|a| ctx.algorithms.contains(a));
+    let needed: Vec<(Alg, usize)> = family
+        .map(|a| (a, lifecycle::keys_needed(&simulated, a, now)))
+        .into_iter()
+        .collect();
+    with_candidates(conn, ctx, &needed, |c, candidates| {
         locked(c, observe, |c, rows_now, observe| {
             let target = rows_now
                 .iter()
@@ -229,35 +270,54 @@ pub fn revoke_observed(
             observe(&Step::Revoked(kid.to_string()))?;
             let rows_now = rows::all(c)?;
             erase_retired(c, &rows_now, now, &ctx.timing, &mut changes, observe)?;
-            complete(c, ctx, candidates, now, &mut changes, observe)?;
+            if let Some(alg) = family {
+                complete(c, ctx, alg, candidates, now, &mut changes, observe)?;
+            }
             audit::audit_changes(c, &changes, actor, reason, now, observe)?;
             Ok(changes)
         })
     })
 }
 
-/// Generates `needed` keys outside any transaction, then runs `tx` with them; when `tx` finds it needs more (the
-/// table changed in between), generates again. Three rounds are plenty: each round only follows a concurrent
-/// change by another instance.
+/// Generates the `needed` keys per family outside any transaction, then runs `tx` with them; when `tx` finds it
+/// needs more (the table changed in between), generates again. Three rounds are plenty: each round only follows
+/// a concurrent change by another instance.
 fn with_candidates(
     conn: &mut AnyConnection,
     ctx: &Ctx<'_>,
-    needed: usize,
+    needed: &[(Alg, usize)],
     mut tx: impl FnMut(&mut AnyConnection, &mut Vec<GeneratedKey>) -> Result<Changes, KeyError>,
 ) -> Result<Changes, KeyError> {
-    let mut needed = needed;
+    let mut needed = needed.to_vec();
     for _ in 0..3 {
-        let mut candidates = (0..needed)
-            .map(|_| ctx.generator.generate(ctx.bits))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut candidates = Vec::new();
+        for &(alg, n) in &needed {
+            for _ in 0..n {
+                candidates.push(ctx.generator.generate_for(alg, ctx.bits)?);
+            }
+        }
         match tx(conn, &mut candidates) {
-            Err(KeyError::NeedKeys(more)) => needed += more,
+            Err(KeyError::NeedKeys(alg, more)) => {
+                match needed.iter_mut().find(|(a, _)| *a == alg) {
+                    Some((_, n)) => *n += more,
+                    None => needed.push((alg, more)),
+                }
+            }
             other => return other,
         }
     }
     Err(KeyError::Inconsistent(
         "the key table kept changing during rotation".into(),
     ))
+}
+
+/// Takes a generated key of family `alg` from `candidates`.
+fn take(candidates: &mut Vec<GeneratedKey>, alg: Alg) -> Result<GeneratedKey, KeyError> {
+    let i = candidates
+        .iter()
+        .rposition(|k| k.alg == alg)
+        .ok_or(KeyError::NeedKeys(alg, 1))?;
+    Ok(candidates.remove(i))
 }
 
 /// Runs `f` in the rotation transaction with the lock held, passing the table as read under the lock.
@@ -300,11 +360,12 @@ fn erase_retired(
     Ok(())
 }
 
-/// Adds what the table lacks at `now` (the "already rotated" check: nothing when an active and a next key exist),
-/// taking keys from `candidates`.
+/// Adds what family `alg` lacks at `now` (the "already rotated" check: nothing when an active and a next key
+/// exist), taking keys from `candidates`.
 fn complete(
     conn: &mut AnyConnection,
     ctx: &Ctx<'_>,
+    alg: Alg,
     candidates: &mut Vec<GeneratedKey>,
     now: i64,
     changes: &mut Changes,
@@ -313,18 +374,19 @@ fn complete(
     // At most three passes: promote, first key, next key.
     for _ in 0..3 {
         let current = rows::all(conn)?;
-        let needed = lifecycle::keys_needed(&current, now);
-        if needed > candidates.len() {
-            return Err(KeyError::NeedKeys(needed - candidates.len()));
+        let needed = lifecycle::keys_needed(&current, alg, now);
+        let have = candidates.iter().filter(|k| k.alg == alg).count();
+        if needed > have {
+            return Err(KeyError::NeedKeys(alg, needed - have));
         }
         match (
-            lifecycle::active_at(&current, now),
-            lifecycle::next_at(&current, now),
+            lifecycle::active_at(&current, alg, now),
+            lifecycle::next_at(&current, alg, now),
         ) {
             (Some(_), Some(_)) => return Ok(()),
             (None, None) => {
                 // The very first key (or every key gone): it signs at once, the one exception to pre-publication.
-                let key = candidates.pop().ok_or(KeyError::NeedKeys(1))?;
+                let key = take(candidates, alg)?;
                 insert(conn, ctx, &key, now, now)?;
                 changes.created.push(key.kid.clone());
                 observe(&Step::Inserted(key.kid.clone()))?;
@@ -347,7 +409,7 @@ fn complete(
                     .saturating_add(ctx.timing.rotation_period)
                     .max(now.saturating_add(ctx.timing.prepublication));
                 let active_kid = active.kid.clone();
-                let key = candidates.pop().ok_or(KeyError::NeedKeys(1))?;
+                let key = take(candidates, alg)?;
                 insert(conn, ctx, &key, now, activates)?;
                 changes.created.push(key.kid.clone());
                 observe(&Step::Inserted(key.kid.clone()))?;
@@ -373,7 +435,7 @@ fn insert(
         conn,
         &NewSigningKey {
             kid: &key.kid,
-            alg: "RS256",
+            alg: key.alg.as_str(),
             bits: i32::try_from(key.bits).unwrap_or(i32::MAX),
             public_n: &key.n,
             public_e: &key.e,
@@ -383,6 +445,8 @@ fn insert(
             published_at: now,
             activates_at,
             superseded_at: None,
+            public_x: key.x.as_deref(),
+            public_y: key.y.as_deref(),
         },
     )?;
     Ok(())

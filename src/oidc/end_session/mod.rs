@@ -174,7 +174,7 @@ fn finish(req: &LogoutRequest, is_post: bool) -> HttpResponse {
     render(StatusCode::OK, &LoggedOutPage)
 }
 
-/// Verifies a hint: RS256 with a published key, this issuer, `sub` and `aud` present; expiry ignored.
+/// Verifies a hint: a published key with its family's algorithm (pinned by `KeySet::verify`), this issuer, `sub` and `aud` present; expiry ignored.
 fn verify_hint(keys: &crate::keys::KeySet, issuer: &str, token: &str) -> Option<HintClaims> {
     use jsonwebtoken::{Algorithm, Validation};
     if token.len() > 16 * 1024 {

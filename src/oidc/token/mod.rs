@@ -132,20 +132,22 @@ fn exchange(
     params: &Params,
     web_origins: &mut Option<Vec<String>>,
 ) -> Result<TokenResponse, OAuthError> {
-    let issue = {
+    let (issue, algs) = {
         let mut conn = ctx.db.conn()?;
         let found = clients::by_id(&mut conn, &presented.client_id)?;
         *web_origins = found.as_ref().map(|c| c.web_origins.clone());
         let client = client_auth::check(found, presented)?;
         check_dpop(&mut conn, ctx, &client)?;
-        run_grant(&mut conn, ctx, &client, params)?
+        let algs = mint::TokenAlgs::of(&client.id, &client.id_token_alg, &client.access_token_alg);
+        (run_grant(&mut conn, ctx, &client, params)?, algs)
     };
     let scope = issue.req.access_scopes().to_string();
     let jkt = ctx.dpop_jkt();
-    let minted = mint::mint_bound(&ctx.keys, &ctx.settings, &issue.req, jkt).map_err(|e| {
-        tracing::error!(error = %e, "minting tokens failed");
-        OAuthError::server_error()
-    })?;
+    let minted =
+        mint::mint_bound(&ctx.keys, &ctx.settings, &issue.req, algs, jkt).map_err(|e| {
+            tracing::error!(error = %e, "minting tokens failed");
+            OAuthError::server_error()
+        })?;
     crate::metrics::token_issued("access_token", issue.grant);
     if minted.id_token.is_some() {
         crate::metrics::token_issued("id_token", issue.grant);

@@ -39,7 +39,8 @@ struct ClientsPage<'a> {
     admin: &'a Admin,
     notice: Option<String>,
     clients: Vec<Client>,
-    algs: &'static [&'static str],
+    /// The signing algorithms offered: the enabled key families (and, on a client's page, its current ones).
+    algs: Vec<&'static str>,
 }
 
 #[derive(Template)]
@@ -54,7 +55,8 @@ struct ClientPage<'a> {
     /// Allowed groups and API scopes (issue 12).
     access: crate::manage::access::ClientAccess,
     roles: Vec<crate::db::models::client_roles::Role>,
-    algs: &'static [&'static str],
+    /// The signing algorithms offered: the enabled key families (and, on a client's page, its current ones).
+    algs: Vec<&'static str>,
 }
 
 /// Back-channel logout messages shown on a client's page.
@@ -117,7 +119,7 @@ async fn clients_get(
                 admin: &admin,
                 notice: q.get("notice").cloned(),
                 clients,
-                algs: ops::SIGNING_ALGS,
+                algs: offered_algs(&state, &[]),
             }))
         }
         .await,
@@ -162,6 +164,7 @@ async fn clients_post(
                 require_dpop: form.contains_key("require_dpop"),
                 id_token_alg: form.get("id_token_alg").cloned(),
                 access_token_alg: form.get("access_token_alg").cloned(),
+                enabled_algs: Some(state.keys.algorithms().to_vec()),
             };
             let name = input.name.clone();
             let registered = manage(&state, &admin, move |c, actor, now| {
@@ -216,7 +219,7 @@ async fn client_get(
             Ok(page(&ClientPage {
                 access,
                 roles,
-                algs: ops::SIGNING_ALGS,
+                algs: offered_algs(&state, &[&client.id_token_alg, &client.access_token_alg]),
                 admin: &admin,
                 notice: q.get("notice").cloned(),
                 redirect_uris: client.redirect_uris.join("\n"),
@@ -261,6 +264,7 @@ async fn client_post(
                 require_dpop: Some(form.contains_key("require_dpop")),
                 id_token_alg: form.get("id_token_alg").cloned(),
                 access_token_alg: form.get("access_token_alg").cloned(),
+                enabled_algs: Some(state.keys.algorithms().to_vec()),
                 ..ClientUpdate::default()
             };
             manage(&state, &admin, move |c, actor, now| {
@@ -351,4 +355,14 @@ async fn remove_post(
         }
         .await,
     )
+}
+
+/// The enabled key families, plus `current` (a client's settings from before a family was disabled, so the form
+/// shows them as they are; saving another family is checked by `manage::clients`).
+fn offered_algs(state: &AppState, current: &[&str]) -> Vec<&'static str> {
+    crate::keys::Alg::ALL
+        .into_iter()
+        .filter(|a| state.keys.algorithms().contains(a) || current.contains(&a.as_str()))
+        .map(crate::keys::Alg::as_str)
+        .collect()
 }

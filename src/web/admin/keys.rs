@@ -1,5 +1,6 @@
-//! `/admin/keys`: every signing key with its state and dates, a timeline of publication and signing windows,
-//! the JWKS exactly as published, and the Rotate now / Revoke actions.
+//! `/admin/keys`: every signing key with its state and dates, grouped by family (RS256, ES256, EdDSA), a timeline
+//! of publication and signing windows per family, the JWKS exactly as published, and the Rotate now (per family)
+//! / Revoke actions.
 
 use std::collections::HashMap;
 
@@ -10,7 +11,7 @@ use super::{Admin, Confirm, Denied, check_csrf, done, page, recent_admin, respon
 use crate::clock::format_time;
 use crate::db::models::signing_keys;
 use crate::error::PageError;
-use crate::keys::lifecycle;
+use crate::keys::{Alg, lifecycle};
 use crate::session::TypedSession;
 use crate::state::AppState;
 
@@ -18,6 +19,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/keys", web::get().to(keys_get))
         .route("/keys/rotate", web::get().to(rotate_confirm))
         .route("/keys/rotate", web::post().to(rotate_post))
+        .route("/keys/rotate/{alg}", web::get().to(rotate_confirm))
+        .route("/keys/rotate/{alg}", web::post().to(rotate_post))
         .route("/keys/{kid}/revoke", web::get().to(revoke_confirm))
         .route("/keys/{kid}/revoke", web::post().to(revoke_post));
 }
@@ -25,6 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// One row of the keys table.
 pub struct KeyRow {
     pub kid: String,
+    pub alg: String,
     pub state: &'static str,
     pub bits: i32,
     pub created: String,
@@ -42,7 +46,8 @@ struct KeysPage<'a> {
     admin: &'a Admin,
     notice: Option<String>,
     rows: Vec<KeyRow>,
-    timeline: super::timeline::Timeline,
+    /// One timeline per family, RS256 first; the flag says whether the family is enabled (can be rotated).
+    timelines: Vec<(String, bool, super::timeline::Timeline)>,
     jwks: String,
     etag: String,
     max_age: u64,
@@ -66,11 +71,13 @@ async fn keys_get(
             let stored = super::read(&state, signing_keys::all).await?;
             let timing = state.keys.timing();
             let mut views = lifecycle::view(&stored, now, &timing);
-            views.sort_by_key(|v| std::cmp::Reverse(v.key.activates_at));
+            let family = |alg: &str| Alg::parse(alg).map_or(usize::MAX, |a| a as usize);
+            views.sort_by_key(|v| (family(&v.key.alg), std::cmp::Reverse(v.key.activates_at)));
             let rows = views
                 .iter()
                 .map(|v| KeyRow {
                     kid: v.key.kid.clone(),
+                    alg: v.key.alg.clone(),
                     state: v.state.as_str(),
                     bits: v.key.bits,
                     created: format_time(v.key.created_at),
@@ -82,7 +89,20 @@ async fn keys_get(
                     revocable: v.state.is_published(),
                 })
                 .collect();
-            let timeline = super::timeline::build(&views, now, &timing);
+            let enabled = state.keys.algorithms();
+            let timelines = Alg::ALL
+                .into_iter()
+                .filter(|a| enabled.contains(a) || stored.iter().any(|k| k.alg == a.as_str()))
+                .map(|a| {
+                    let family: Vec<_> = views
+                        .iter()
+                        .filter(|v| v.key.alg == a.as_str())
+                        .cloned()
+                        .collect();
+                    let timeline = super::timeline::build(&family, now, &timing);
+                    (a.as_str().to_string(), enabled.contains(&a), timeline)
+                })
+                .collect();
             let keyset = state.keys.current();
             let jwks: serde_json::Value =
                 serde_json::from_slice(keyset.jwks_bytes()).unwrap_or(serde_json::Value::Null);
@@ -90,7 +110,7 @@ async fn keys_get(
                 admin: &admin,
                 notice: q.get("notice").cloned(),
                 rows,
-                timeline,
+                timelines,
                 jwks: serde_json::to_string_pretty(&jwks).unwrap_or_default(),
                 etag: keyset.jwks_etag().to_string(),
                 max_age: state.settings.keys.jwks_max_age.as_secs(),
@@ -101,6 +121,16 @@ async fn keys_get(
     )
 }
 
+/// The family of a rotate URL: `/admin/keys/rotate` is RS256, `/admin/keys/rotate/{alg}` names one.
+fn family_of(req: &HttpRequest) -> Result<Alg, Denied> {
+    match req.match_info().get("alg") {
+        None => Ok(Alg::Rs256),
+        Some(a) => {
+            Alg::parse(a).ok_or_else(|| Denied::Page(PageError::bad_request("Unknown key family.")))
+        }
+    }
+}
+
 async fn rotate_confirm(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -109,12 +139,16 @@ async fn rotate_confirm(
     respond(
         async {
             let admin = super::admin(&req, &state, &session).await?;
+            let alg = family_of(&req)?;
+            let title = format!("Rotate the {alg} signing key now?");
+            let action = format!("/admin/keys/rotate/{alg}");
             Ok(page(&Confirm {
                 admin: &admin,
-                title: "Rotate the signing key now?",
-                message: "The next key, already published in the JWKS, starts signing at once; the current key \
-                          keeps verifying until its hold ends; a new next key is created and published.",
-                action: "/admin/keys/rotate",
+                title: &title,
+                message: "The next key of this family, already published in the JWKS, starts signing at once; the \
+                          current key keeps verifying until its hold ends; a new next key is created and published. \
+                          Other families are not affected.",
+                action: &action,
                 button: "Rotate now",
                 cancel: "/admin/keys",
                 reason: false,
@@ -133,12 +167,16 @@ async fn rotate_post(
     respond(
         async {
             let admin = super::admin_form(&req, &state, &session, &form).await?;
+            let alg = family_of(&req)?;
             state
                 .keys
-                .rotate_now(&state.db, Some(admin.user.username.clone()))
+                .rotate_now(&state.db, alg, Some(admin.user.username.clone()))
                 .await
                 .map_err(key_error)?;
-            Ok(done("/admin/keys", "Rotated: the next key signs now."))
+            Ok(done(
+                "/admin/keys",
+                &format!("Rotated: the next {alg} key signs now."),
+            ))
         }
         .await,
     )
@@ -156,7 +194,8 @@ async fn revoke_confirm(
             let admin = recent_admin(&req, &state, &session, &back).await?;
             let message = format!(
                 "Key {kid} leaves the JWKS at once: every token it signed stops verifying. If it is the active key, \
-                 the next key takes over immediately. This cannot be undone."
+                 the next key of its family takes over immediately; other families are not affected. This cannot \
+                 be undone."
             );
             Ok(page(&Confirm {
                 admin: &admin,

@@ -1,4 +1,4 @@
-//! The keys timeline: each key's published and signing windows as bars on one time axis with "now" marked, so an
+//! The keys timeline of one family: each key's published and signing windows as bars on one time axis with "now" marked, so an
 //! operator sees at a glance that the next key is already published before it signs. Coordinates are computed
 //! here; `templates/admin/keys.html` draws them as SVG.
 
@@ -138,6 +138,8 @@ mod tests {
             superseded_at: superseded,
             revoked_at: None,
             revoke_reason: None,
+            public_x: None,
+            public_y: None,
         }
     }
 
