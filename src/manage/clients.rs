@@ -21,9 +21,6 @@ fn grant_name(g: &str) -> &str {
     }
 }
 
-/// The signing algorithms a client may ask for its tokens, one per key family.
-pub const SIGNING_ALGS: &[&str] = &["RS256", "ES256", "EdDSA"];
-
 #[derive(Debug, Clone, Default)]
 pub struct NewClientInput {
     pub name: String,
@@ -78,14 +75,16 @@ pub fn parse_alg(alg: &str) -> Result<String, ManageError> {
     if alg.is_empty() {
         return Ok("RS256".into());
     }
-    SIGNING_ALGS
+    let families = crate::keys::alg::Alg::ALL;
+    families
         .iter()
-        .find(|a| a.eq_ignore_ascii_case(alg))
-        .map(|a| a.to_string())
+        .find(|a| a.as_str().eq_ignore_ascii_case(alg))
+        .map(|a| a.as_str().to_string())
         .ok_or_else(|| {
+            let names: Vec<&str> = families.iter().map(|a| a.as_str()).collect();
             ManageError::Invalid(format!(
                 "unknown signing algorithm {alg:?}: use {}",
-                SIGNING_ALGS.join(", ")
+                names.join(", ")
             ))
         })
 }
