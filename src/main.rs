@@ -4,6 +4,11 @@ use clap::Parser;
 use porta::cli::{Cli, Command};
 use porta::clock::SystemClock;
 
+/// jemalloc rather than glibc's malloc: measured with `benches/code-flow.sh` (README, Performance), the code flow
+/// ran about 20% faster, at about 3 MiB more resident memory.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() {
     let cli = Cli::parse();
     let settings = match porta::cli::load_settings(&cli) {
