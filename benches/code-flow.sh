@@ -16,41 +16,19 @@ ROUNDS=${ROUNDS:-3}
 CONCURRENCY=${CONCURRENCY:-8}
 ALG=${ALG:-RS256}
 PORT=${PORT:-18085}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/porta-target}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-if [[ -z ${SKIP_BUILD:-} ]]; then
-    (cd "$ROOT" && cargo build --release --quiet --bin porta --example code_exchange_load)
-fi
-PORTA=${PORTA:-$CARGO_TARGET_DIR/release/porta}
+BUILD_ARGS="--example code_exchange_load"
+# shellcheck source=benches/server.sh
+source "$(dirname "$0")/server.sh"
 DRIVER=${DRIVER:-$CARGO_TARGET_DIR/release/examples/code_exchange_load}
-
-WORK=$(mktemp -d)
-SERVER_PID=
-cleanup() {
-    if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK"
-export PORTA_DATABASE_URL="sqlite://$WORK/porta.db" PORTA_MASTER_KEY_FILE="$WORK/master.key"
-export PORTA_LISTEN="127.0.0.1:$PORT" PORTA_ISSUER="http://127.0.0.1:$PORT"
-export PORTA_ADMIN_PASSWORD="Flow-Bench-Harbor-Lantern-31" PORTA_LOGIN__MAX_FAILURES=100000
-export RUST_LOG=${RUST_LOG:-warn}
-ISSUER=$PORTA_ISSUER
 REDIRECT="http://127.0.0.1:9/callback"
 PASSWORD="Flow-Bench-Quarry-Meadow-58"
 
 # SERVER_PRELOAD=/usr/lib/x86_64-linux-gnu/libmimalloc.so.2 tries another allocator in the server alone.
-env ${SERVER_PRELOAD:+LD_PRELOAD=$SERVER_PRELOAD} "$PORTA" serve >"$WORK/serve.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do curl -fs "$ISSUER/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-curl -fs "$ISSUER/readyz" >/dev/null || { cat "$WORK/serve.log"; exit 1; }
+start_server
 printf '%s\n' "$PASSWORD" | "$PORTA" user add flowuser --email flow@example.com --password-stdin >/dev/null
 ALG_ARGS=()
 [[ $ALG != RS256 ]] && ALG_ARGS=(--id-token-alg "$ALG" --access-token-alg "$ALG")
 WEB=$("$PORTA" --json client add --name flow-web --first-party --redirect-uri "$REDIRECT" "${ALG_ARGS[@]}")
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
-rss() { awk "/^$1/ {print int(\$2 / 1024)}" "/proc/$SERVER_PID/status"; }
 echo "server $PORTA${SERVER_PRELOAD:+ (LD_PRELOAD=$SERVER_PRELOAD)}, client algorithm $ALG, RSS at rest $(rss VmRSS) MiB"
 
 ARGS=(--issuer "$ISSUER" --client-id "$(json client_id <<<"$WEB")" --client-secret "$(json client_secret <<<"$WEB")"

@@ -14,40 +14,17 @@ LOAD_SECONDS=${LOAD_SECONDS:-20}
 SIGN_INS=${SIGN_INS:-50}
 ALG=${ALG:-RS256}
 PORT=${PORT:-18086}
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/porta-target}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-if [[ -z ${SKIP_BUILD:-} ]]; then
-    (cd "$ROOT" && cargo build --release --quiet --bin porta)
-fi
-PORTA=${PORTA:-$CARGO_TARGET_DIR/release/porta}
-
-WORK=$(mktemp -d)
-SERVER_PID=
-cleanup() {
-    if [[ -n $SERVER_PID ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-cd "$WORK"
-export PORTA_DATABASE_URL="sqlite://$WORK/porta.db" PORTA_MASTER_KEY_FILE="$WORK/master.key"
-export PORTA_LISTEN="127.0.0.1:$PORT" PORTA_ISSUER="http://127.0.0.1:$PORT"
-export PORTA_ADMIN_PASSWORD="Memory-Bench-Harbor-Lantern-31" PORTA_LOGIN__MAX_FAILURES=100000
-export RUST_LOG=${RUST_LOG:-warn}
-ISSUER=$PORTA_ISSUER
+# shellcheck source=benches/server.sh
+source "$(dirname "$0")/server.sh"
 PASSWORD="Memory-Bench-Quarry-Meadow-58"
 
 # The allocator override applies to the server only, never to the CLI or curl.
-env ${SERVER_PRELOAD:+LD_PRELOAD=$SERVER_PRELOAD} "$PORTA" serve >"$WORK/serve.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do curl -fs "$ISSUER/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
-curl -fs "$ISSUER/readyz" >/dev/null || { cat "$WORK/serve.log"; exit 1; }
+start_server
 printf '%s\n' "$PASSWORD" | "$PORTA" user add memuser --email mem@example.com --password-stdin >/dev/null
 ALG_ARGS=()
 [[ $ALG != RS256 ]] && ALG_ARGS=(--access-token-alg "$ALG")
 SERVICE=$("$PORTA" --json client add --name mem-service --grant-type client_credentials "${ALG_ARGS[@]}")
-json() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 BASIC=$(printf '%s:%s' "$(json client_id <<<"$SERVICE")" "$(json client_secret <<<"$SERVICE")" | base64 -w0)
-rss() { awk "/^$1/ {print int(\$2 / 1024)}" "/proc/$SERVER_PID/status"; }
 # What RSS holds now: anonymous memory (heap, stacks) and the pages of the binary and libraries it maps (clean,
 # shared with the page cache, reclaimable).
 split() { echo "anonymous $(rss RssAnon) MiB + file $(rss RssFile) MiB"; }

@@ -27,6 +27,17 @@ pub fn porta(db: &TestDb) -> Command {
     cmd
 }
 
+/// Runs `porta ARGS --json` against `db`, which must succeed, and returns its output.
+pub fn json(db: &TestDb, args: &[&str]) -> serde_json::Value {
+    let out = porta(db).args(args).arg("--json").output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout_json(&out)
+}
+
 pub fn stdout_json(out: &std::process::Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(

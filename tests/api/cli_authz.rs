@@ -1,20 +1,8 @@
 //! `porta group`, `porta api`, `porta client role`, the clients' allowed groups and scopes, and
 //! `porta user show|update|remove`, end to end with `--json`.
 
-use serde_json::Value;
-
-use crate::cli::{assert_one_line_error, porta, stdout_json};
+use crate::cli::{assert_one_line_error, json, porta};
 use crate::helpers::TestDb;
-
-fn json(db: &TestDb, args: &[&str]) -> Value {
-    let out = porta(db).args(args).arg("--json").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout_json(&out)
-}
 
 both_backends! {
     async fn groups_roles_apis_and_users_from_the_cli(b: Backend) {

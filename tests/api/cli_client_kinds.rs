@@ -6,19 +6,9 @@ use porta::db::models::clients;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use crate::cli::{assert_one_line_error, porta, stdout_json};
+use crate::cli::{assert_one_line_error, json, porta};
 use crate::helpers::{TestDb, spawn_app};
 use crate::sso::{REDIRECT, get, hidden, post, sign_in_admin};
-
-fn json(db: &TestDb, args: &[&str]) -> Value {
-    let out = porta(db).args(args).arg("--json").output().unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout_json(&out)
-}
 
 fn listed(db: &TestDb, id: &str) -> Value {
     json(db, &["client", "list"])
