@@ -4,6 +4,7 @@
 pub mod access;
 pub mod account;
 pub mod apis;
+pub mod client_fields;
 pub mod clients;
 pub mod groups;
 pub mod mfa;
