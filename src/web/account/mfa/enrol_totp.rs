@@ -32,18 +32,12 @@ pub async fn totp_start_post(
         valid_authz(form.authz.as_deref()),
         local(form.return_to.as_deref()),
     );
-    let Some((user, sign_in)) = signed_in(&state, &session).await? else {
+    let Some((user, _)) = recently_signed_in(&state, &session).await? else {
         return Ok(crate::web::redirect(
             StatusCode::SEE_OTHER,
             &reauth(authz, return_to),
         ));
     };
-    if !recent(&state, &sign_in) {
-        return Ok(crate::web::redirect(
-            StatusCode::SEE_OTHER,
-            &reauth(authz, return_to),
-        ));
-    }
     let secret = totp::new_secret();
     session.set(
         TOTP_ENROL,
@@ -205,18 +199,12 @@ pub async fn recovery_post(
     form: web::Form<SecurityForm>,
 ) -> Result<HttpResponse, PageError> {
     csrf::check(&session, form.csrf_token.as_deref())?;
-    let Some((user, sign_in)) = signed_in(&state, &session).await? else {
+    let Some((user, _)) = recently_signed_in(&state, &session).await? else {
         return Ok(crate::web::redirect(
             StatusCode::SEE_OTHER,
             &reauth(None, None),
         ));
     };
-    if !recent(&state, &sign_in) {
-        return Ok(crate::web::redirect(
-            StatusCode::SEE_OTHER,
-            &reauth(None, None),
-        ));
-    }
     let (u, who, now) = (user.clone(), actor(&req, &user), state.now());
     match state
         .db

@@ -153,6 +153,17 @@ fn reauth(authz: Option<&str>, return_to: Option<&str>) -> String {
     )
 }
 
+/// The signed-in person, only when their last sign-in step is recent enough to change factors (otherwise they
+/// sign in again first).
+async fn recently_signed_in(
+    state: &AppState,
+    session: &TypedSession,
+) -> Result<Option<(User, SignIn)>, PageError> {
+    Ok(signed_in(state, session)
+        .await?
+        .filter(|(_, sign_in)| recent(state, sign_in)))
+}
+
 /// Whether the last sign-in step is recent enough to change factors.
 fn recent(state: &AppState, sign_in: &SignIn) -> bool {
     let window = i64::try_from(state.settings.mfa.recent_auth.as_secs()).unwrap_or(300);
@@ -338,18 +349,12 @@ pub async fn remove_post(
     form: web::Form<SecurityForm>,
 ) -> Result<HttpResponse, PageError> {
     csrf::check(&session, form.csrf_token.as_deref())?;
-    let Some((user, sign_in)) = signed_in(&state, &session).await? else {
+    let Some((user, _)) = recently_signed_in(&state, &session).await? else {
         return Ok(crate::web::redirect(
             StatusCode::SEE_OTHER,
             &reauth(None, None),
         ));
     };
-    if !recent(&state, &sign_in) {
-        return Ok(crate::web::redirect(
-            StatusCode::SEE_OTHER,
-            &reauth(None, None),
-        ));
-    }
     let requires = policy_requires(&state, &user);
     let (u, id, who, now) = (
         user.clone(),
